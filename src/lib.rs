@@ -1,6 +1,35 @@
-//! kafka-producer: a pure-Rust Kafka producer for `UserEvent` protobuf messages.
+//! kafka-producer: a pure-Rust Kafka producer for `UserEvent` protobuf messages,
+//! ZSTD-compressed, with no C client library.
+//!
+//! Data flows one way; each step is one module:
+//!
+//! - [`generator`] / [`json_lines`]: where events come from (synthetic, or JSON lines).
+//! - [`record`]: one event → one Kafka record (protobuf value, `user_id` key, `event-type` header).
+//! - [`producer`]: the handle: admit into the bounded buffer ([`buffer`]), pick the partition
+//!   ([`partitioner`]), hand to the partition's worker.
+//! - [`accumulator`]: per-partition batches (record cap, byte cap, linger, expiry).
+//! - [`partition_worker`]: sends one batch at a time through the [`sink`], reports each event.
+//! - [`delivery`]: the report every accepted event gets; [`metrics`]: the counters.
+//! - [`connect`]: brokers, TLS, SASL, topics. [`config`]: every setting and its default.
+//! - [`reader`]: reads a topic back (`consume`, `verify`). [`schema`]: the schema tools.
+//! - [`event`]: the `UserEvent` types generated from `proto/user_event.proto`.
+
+pub(crate) mod accumulator;
+pub(crate) mod buffer;
+pub mod config;
+pub mod connect;
+pub mod delivery;
 pub mod event;
 pub mod generator;
 pub mod json_lines;
+pub mod metrics;
+pub(crate) mod partition_worker;
 pub mod partitioner;
+pub mod producer;
+pub mod record;
 pub mod schema;
+pub mod sink;
+
+pub use config::ProducerConfig;
+pub use delivery::{Delivered, DeliveryError, DeliveryFuture, DeliveryResult};
+pub use producer::{Producer, SendError, StartError};

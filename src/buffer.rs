@@ -1,0 +1,110 @@
+//! Admission: bounds the events accepted but not yet reported, in bytes
+//! (`buffer_max_bytes`) and in count (`buffer_max_records`).
+//! `Producer::send` takes room here before an event enters the pipeline; the partition
+//! worker gives it back once the event's report is made, not when its batch is sent.
+
+use tokio::sync::{Semaphore, TryAcquireError};
+
+/// Why `try_admit` could not take room right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AdmitError {
+    /// Not enough room: the caller may wait (`admit`) or fail fast (`try_send`).
+    Full,
+    /// The producer is closed.
+    Closed,
+}
+
+#[derive(Debug)]
+pub(crate) struct Buffer {
+    /// One permit per byte of encoded record.
+    bytes: Semaphore,
+    /// One permit per event.
+    records: Semaphore,
+}
+
+impl Buffer {
+    pub fn new(max_bytes: u64, max_records: usize) -> Self {
+        Self {
+            bytes: Semaphore::new(max_bytes as usize),
+            records: Semaphore::new(max_records),
+        }
+    }
+
+    /// Waits until there is room for one event of `bytes` bytes, then takes it.
+    /// Waiters are served first come, first served. Cancelling it takes nothing.
+    pub async fn admit(&self, bytes: u32) -> Result<(), AdmitError> {
+        let record = self
+            .records
+            .acquire()
+            .await
+            .map_err(|_| AdmitError::Closed)?;
+        let room = self
+            .bytes
+            .acquire_many(bytes)
+            .await
+            .map_err(|_| AdmitError::Closed)?;
+        record.forget();
+        room.forget();
+        Ok(())
+    }
+
+    /// Takes room for one event now, or says why not.
+    pub fn try_admit(&self, bytes: u32) -> Result<(), AdmitError> {
+        let map = |e| match e {
+            TryAcquireError::NoPermits => AdmitError::Full,
+            TryAcquireError::Closed => AdmitError::Closed,
+        };
+        let record = self.records.try_acquire().map_err(map)?;
+        let room = self.bytes.try_acquire_many(bytes).map_err(map)?;
+        record.forget();
+        room.forget();
+        Ok(())
+    }
+
+    /// Gives back the room of `records` reported events totalling `bytes`.
+    pub fn release(&self, records: usize, bytes: usize) {
+        self.records.add_permits(records);
+        self.bytes.add_permits(bytes);
+    }
+
+    /// Stops admitting: waiting and later calls fail with `Closed`.
+    pub fn close(&self) {
+        self.records.close();
+        self.bytes.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn room_returns_only_when_released() {
+        let buffer = Buffer::new(100, 10);
+        buffer.try_admit(60).unwrap();
+        assert_eq!(buffer.try_admit(60), Err(AdmitError::Full));
+        buffer.release(1, 60);
+        assert_eq!(buffer.try_admit(60), Ok(()));
+    }
+
+    #[tokio::test]
+    async fn record_count_is_bounded_too() {
+        let buffer = Buffer::new(1000, 2);
+        buffer.try_admit(1).unwrap();
+        buffer.try_admit(1).unwrap();
+        assert_eq!(buffer.try_admit(1), Err(AdmitError::Full));
+    }
+
+    #[tokio::test]
+    async fn closing_fails_waiters() {
+        let buffer = std::sync::Arc::new(Buffer::new(10, 10));
+        buffer.try_admit(10).unwrap();
+        let waiter = {
+            let buffer = buffer.clone();
+            tokio::spawn(async move { buffer.admit(5).await })
+        };
+        tokio::task::yield_now().await;
+        buffer.close();
+        assert_eq!(waiter.await.unwrap(), Err(AdmitError::Closed));
+    }
+}

@@ -1,0 +1,230 @@
+//! Reaching the brokers: builds the rskafka client with TLS (rustls) and SASL, looks up a
+//! topic's partitions, creates a topic. Fed by `ConnectionConfig`; feeds the producer
+//! (partition clients) and the `consume` / `verify` readers.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rskafka::BackoffConfig;
+use rskafka::client::error::{Error as RskafkaError, ProtocolError};
+use rskafka::client::partition::{PartitionClient, UnknownTopicHandling};
+use rskafka::client::{Client, ClientBuilder, Credentials, SaslConfig};
+
+use crate::config::{ConnectionConfig, SaslMechanism};
+
+/// Why we could not get what we needed from the cluster. Each variant reads as a
+/// sentence that says what to do.
+#[derive(Debug)]
+pub enum ConnectError {
+    /// No broker answered within the connect timeout.
+    Unreachable { brokers: String, detail: String },
+    /// The broker refused our credentials.
+    AuthenticationFailed { detail: String },
+    /// TLS could not be set up (bad CA file) or the handshake failed.
+    Tls { detail: String },
+    /// The topic does not exist.
+    TopicNotFound { topic: String },
+    /// Anything else the cluster answered.
+    Cluster { detail: String },
+}
+
+impl fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Unreachable { brokers, detail } => write!(
+                f,
+                "cannot reach a Kafka broker at {brokers} ({detail}); check KAFKA_BROKER / --broker and that the broker is running (make kafka-up)"
+            ),
+            Self::AuthenticationFailed { detail } => write!(
+                f,
+                "the broker refused the SASL credentials ({detail}); check KAFKA_USERNAME, KAFKA_PASSWORD and KAFKA_SASL_MECHANISM"
+            ),
+            Self::Tls { detail } => write!(
+                f,
+                "TLS to the broker failed ({detail}); check KAFKA_TLS, KAFKA_CA_FILE and that the port is a TLS listener"
+            ),
+            Self::TopicNotFound { topic } => write!(
+                f,
+                "topic '{topic}' does not exist; create it with `kafka-producer produce --create-topic` or ask your Kafka admin"
+            ),
+            Self::Cluster { detail } => {
+                write!(f, "the Kafka cluster answered with an error: {detail}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ConnectError {}
+
+/// Retry settings for rskafka's own retries: quick first retries, capped backoff, and a
+/// deadline so nothing retries forever (the producer's message timeout caps sends).
+fn backoff(deadline: Duration) -> BackoffConfig {
+    BackoffConfig {
+        init_backoff: Duration::from_millis(50),
+        max_backoff: Duration::from_millis(1_000),
+        base: 2.0,
+        deadline: Some(deadline),
+    }
+}
+
+/// Connects to the cluster; fails within `connect_timeout` if no broker answers.
+/// `retry_deadline` bounds each later request's internal retries.
+pub async fn connect(
+    config: &ConnectionConfig,
+    retry_deadline: Duration,
+) -> Result<Client, ConnectError> {
+    let mut builder = ClientBuilder::new(config.brokers.clone())
+        .client_id("kafka-producer")
+        .backoff_config(backoff(
+            retry_deadline
+                .min(config.connect_timeout)
+                .max(Duration::from_millis(100)),
+        ));
+    if config.tls {
+        builder = builder.tls_config(Arc::new(tls_config(config)?));
+    }
+    if let Some(sasl) = &config.sasl {
+        let credentials = Credentials::new(sasl.username.clone(), sasl.password.clone());
+        builder = builder.sasl_config(match sasl.mechanism {
+            SaslMechanism::Plain => SaslConfig::Plain(credentials),
+            SaslMechanism::ScramSha256 => SaslConfig::ScramSha256(credentials),
+            SaslMechanism::ScramSha512 => SaslConfig::ScramSha512(credentials),
+        });
+    }
+    let brokers = config.brokers.join(",");
+    match tokio::time::timeout(config.connect_timeout, builder.build()).await {
+        Ok(Ok(client)) => Ok(client),
+        Ok(Err(e)) => Err(explain(&e, &brokers)),
+        Err(_) => Err(ConnectError::Unreachable {
+            brokers,
+            detail: format!("no answer within {:?}", config.connect_timeout),
+        }),
+    }
+}
+
+/// Turns an rskafka connection-time error into the cause a user can act on.
+fn explain(error: &RskafkaError, brokers: &str) -> ConnectError {
+    let detail = error.to_string();
+    let lower = detail.to_lowercase();
+    if lower.contains("sasl") || lower.contains("authentication") {
+        ConnectError::AuthenticationFailed { detail }
+    } else if lower.contains("tls") || lower.contains("certificate") || lower.contains("handshake")
+    {
+        ConnectError::Tls { detail }
+    } else if matches!(error, RskafkaError::ServerError { .. }) {
+        ConnectError::Cluster { detail }
+    } else {
+        ConnectError::Unreachable {
+            brokers: brokers.to_string(),
+            detail,
+        }
+    }
+}
+
+fn tls_config(config: &ConnectionConfig) -> Result<rustls::ClientConfig, ConnectError> {
+    let mut roots = rustls::RootCertStore::empty();
+    match &config.ca_file {
+        Some(path) => {
+            let pem = std::fs::read(path).map_err(|e| ConnectError::Tls {
+                detail: format!("cannot read CA file {}: {e}", path.display()),
+            })?;
+            let mut count = 0;
+            for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+                let cert = cert.map_err(|e| ConnectError::Tls {
+                    detail: format!("CA file {} is not PEM: {e}", path.display()),
+                })?;
+                roots.add(cert).map_err(|e| ConnectError::Tls {
+                    detail: format!("CA file {} holds a bad certificate: {e}", path.display()),
+                })?;
+                count += 1;
+            }
+            if count == 0 {
+                return Err(ConnectError::Tls {
+                    detail: format!("CA file {} holds no PEM certificate", path.display()),
+                });
+            }
+        }
+        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ConnectError::Tls {
+            detail: e.to_string(),
+        })?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
+/// How many partitions the topic has, as the broker says now.
+pub async fn partition_count(client: &Client, topic: &str) -> Result<u32, ConnectError> {
+    let topics = client
+        .list_topics()
+        .await
+        .map_err(|e| ConnectError::Cluster {
+            detail: format!("listing topics: {e}"),
+        })?;
+    topics
+        .into_iter()
+        .find(|t| t.name == topic)
+        .map(|t| t.partitions.len() as u32)
+        .filter(|n| *n > 0)
+        .ok_or_else(|| ConnectError::TopicNotFound {
+            topic: topic.to_string(),
+        })
+}
+
+/// Creates the topic unless it exists; returns true when it was created here.
+pub async fn create_topic_if_missing(
+    client: &Client,
+    topic: &str,
+    partitions: i32,
+    replication_factor: i16,
+) -> Result<bool, ConnectError> {
+    if partition_count(client, topic).await.is_ok() {
+        return Ok(false);
+    }
+    let controller = client
+        .controller_client()
+        .map_err(|e| ConnectError::Cluster {
+            detail: e.to_string(),
+        })?;
+    match controller
+        .create_topic(topic, partitions, replication_factor, 10_000)
+        .await
+    {
+        Ok(()) => Ok(true),
+        Err(RskafkaError::ServerError {
+            protocol_error: ProtocolError::TopicAlreadyExists,
+            ..
+        }) => Ok(false),
+        Err(e) => Err(ConnectError::Cluster {
+            detail: format!(
+                "creating topic '{topic}' with {partitions} partitions, replication factor {replication_factor}: {e}"
+            ),
+        }),
+    }
+}
+
+/// A client bound to one partition of the topic; missing topics are errors, not retried.
+pub async fn partition_client(
+    client: &Client,
+    topic: &str,
+    partition: i32,
+) -> Result<PartitionClient, ConnectError> {
+    client
+        .partition_client(topic, partition, UnknownTopicHandling::Error)
+        .await
+        .map_err(|e| match e {
+            RskafkaError::ServerError {
+                protocol_error: ProtocolError::UnknownTopicOrPartition,
+                ..
+            } => ConnectError::TopicNotFound {
+                topic: topic.to_string(),
+            },
+            other => ConnectError::Cluster {
+                detail: format!("partition {partition} of '{topic}': {other}"),
+            },
+        })
+}

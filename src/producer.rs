@@ -1,0 +1,300 @@
+//! The producer handle: encodes an event, admits it into the bounded buffer, picks its
+//! partition and hands it to that partition's worker; `flush` and `close` drain them.
+//! Fed by the application (the CLI's sources); feeds the partition workers.
+//!
+//! ```text
+//! send(event) ─encode─▶ admit (buffer) ─partition─▶ worker[p] ─batch─▶ broker
+//!      ▲                                                │
+//!      └──────────── DeliveryFuture ◀── report ─────────┘
+//! ```
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::accumulator::{BatchLimits, Pending};
+use crate::buffer::{AdmitError, Buffer};
+use crate::config::{ConfigError, ProducerConfig};
+use crate::connect::{self, ConnectError};
+use crate::delivery::DeliveryFuture;
+use crate::event::UserEvent;
+use crate::metrics::{Metrics, MetricsSnapshot};
+use crate::partition_worker::{self, Command, WorkerContext};
+use crate::partitioner::Partitioner;
+use crate::record;
+use crate::sink::PartitionSink;
+
+/// Why `send` / `try_send` did not accept an event. Nothing was queued: the event has
+/// no delivery report, and the caller still owns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendError {
+    /// The encoded event is larger than a batch or the whole buffer may hold.
+    TooLarge {
+        size: usize,
+        limit: usize,
+        setting: &'static str,
+    },
+    /// `try_send` only: the buffer is full right now.
+    QueueFull,
+    /// The producer was closed.
+    Closed,
+}
+
+impl fmt::Display for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::TooLarge {
+                size,
+                limit,
+                setting,
+            } => write!(
+                f,
+                "event of {size} bytes is larger than {setting} ({limit} bytes); raise {setting} or send smaller events"
+            ),
+            Self::QueueFull => write!(
+                f,
+                "producer buffer is full (buffer-max-bytes / buffer-max-messages); wait for deliveries or use send, which waits"
+            ),
+            Self::Closed => write!(f, "producer is closed"),
+        }
+    }
+}
+
+impl std::error::Error for SendError {}
+
+/// Why the producer could not start.
+#[derive(Debug)]
+pub enum StartError {
+    Config(ConfigError),
+    Connect(ConnectError),
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Config(e) => e.fmt(f),
+            Self::Connect(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+impl From<ConnectError> for StartError {
+    fn from(e: ConnectError) -> Self {
+        Self::Connect(e)
+    }
+}
+
+/// Produces `UserEvent`s to one topic. Cheap to share behind an `Arc`; all methods
+/// take `&self`.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use kafka_producer::{Producer, ProducerConfig, event::UserEvent};
+///
+/// let producer = Producer::connect(ProducerConfig::default()).await?;
+/// let event = UserEvent { user_id: "user-1".into(), ..Default::default() };
+/// let report = producer.send(&event).await?;   // accepted (waits for buffer room)
+/// let delivered = report.await?;               // acknowledged by all in-sync replicas
+/// println!("partition {} offset {}", delivered.partition, delivered.offset);
+/// producer.close().await;                      // flush, then stop
+/// # Ok(()) }
+/// ```
+pub struct Producer {
+    workers: Vec<mpsc::UnboundedSender<Command>>,
+    handles: std::sync::Mutex<Vec<JoinHandle<()>>>,
+    buffer: Arc<Buffer>,
+    metrics: Arc<Metrics>,
+    partitioner: Partitioner,
+    /// Spreads events without a user id over partitions.
+    keyless_counter: AtomicU32,
+    batch_max_bytes: usize,
+    buffer_max_bytes: u64,
+    closed: AtomicBool,
+}
+
+impl fmt::Debug for Producer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Producer")
+            .field("partitions", &self.workers.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Producer {
+    /// Validates the config, connects, reads the topic's partition count and starts one
+    /// worker per partition. Fails if the topic does not exist.
+    pub async fn connect(config: ProducerConfig) -> Result<Self, StartError> {
+        config.validate().map_err(StartError::Config)?;
+        let client = connect::connect(&config.connection, config.message_timeout).await?;
+        let partitions = connect::partition_count(&client, &config.topic).await?;
+        let mut sinks = Vec::with_capacity(partitions as usize);
+        for p in 0..partitions as i32 {
+            sinks.push(connect::partition_client(&client, &config.topic, p).await?);
+        }
+        tracing::info!(topic = %config.topic, partitions, "producer connected");
+        Ok(Self::with_sinks(&config, sinks))
+    }
+
+    /// Starts a producer over ready-made sinks, one per partition (index = partition).
+    /// Used by `connect`, and by tests with a mock sink. The config must be valid.
+    pub fn with_sinks<S: PartitionSink>(config: &ProducerConfig, sinks: Vec<S>) -> Self {
+        assert!(!sinks.is_empty(), "a topic has at least one partition");
+        let buffer = Arc::new(Buffer::new(
+            config.buffer_max_bytes,
+            config.buffer_max_records,
+        ));
+        let metrics = Arc::new(Metrics::default());
+        let limits = BatchLimits {
+            max_records: config.batch_max_records,
+            max_bytes: config.batch_max_bytes,
+            linger: config.linger,
+            message_timeout: config.message_timeout,
+        };
+        let mut workers = Vec::with_capacity(sinks.len());
+        let mut handles = Vec::with_capacity(sinks.len());
+        for (partition, sink) in sinks.into_iter().enumerate() {
+            let (tx, rx) = mpsc::unbounded_channel();
+            let ctx = WorkerContext {
+                partition: partition as i32,
+                limits,
+                compression: config.compression.to_rskafka(),
+                buffer: Arc::clone(&buffer),
+                metrics: Arc::clone(&metrics),
+            };
+            handles.push(tokio::spawn(partition_worker::run(ctx, Arc::new(sink), rx)));
+            workers.push(tx);
+        }
+        Self {
+            workers,
+            handles: std::sync::Mutex::new(handles),
+            buffer,
+            metrics,
+            partitioner: config.partitioner,
+            keyless_counter: AtomicU32::new(0),
+            batch_max_bytes: config.batch_max_bytes,
+            buffer_max_bytes: config.buffer_max_bytes,
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    /// Number of partitions events are spread over.
+    pub fn partition_count(&self) -> u32 {
+        self.workers.len() as u32
+    }
+
+    /// Accepts the event, waiting for buffer room if needed (backpressure), and returns
+    /// the future of its delivery report. Completes as soon as the event is queued.
+    /// Cancelling it before it completes leaves nothing queued. Events with the same
+    /// user id are delivered in the order their `send` calls completed.
+    pub async fn send(&self, event: &UserEvent) -> Result<DeliveryFuture, SendError> {
+        let (record, size) = self.encode(event)?;
+        self.buffer
+            .admit(size as u32)
+            .await
+            .map_err(|_| SendError::Closed)?;
+        self.enqueue(record, size)
+    }
+
+    /// Like `send`, but fails at once with `QueueFull` instead of waiting for room.
+    pub fn try_send(&self, event: &UserEvent) -> Result<DeliveryFuture, SendError> {
+        let (record, size) = self.encode(event)?;
+        self.buffer.try_admit(size as u32).map_err(|e| match e {
+            AdmitError::Full => SendError::QueueFull,
+            AdmitError::Closed => SendError::Closed,
+        })?;
+        self.enqueue(record, size)
+    }
+
+    fn encode(&self, event: &UserEvent) -> Result<(rskafka::record::Record, usize), SendError> {
+        if self.closed.load(Ordering::Relaxed) {
+            return Err(SendError::Closed);
+        }
+        let record = record::to_record(event);
+        let size = record::encoded_size(&record);
+        if size > self.batch_max_bytes {
+            return Err(SendError::TooLarge {
+                size,
+                limit: self.batch_max_bytes,
+                setting: "batch-max-bytes",
+            });
+        }
+        if size as u64 > self.buffer_max_bytes {
+            return Err(SendError::TooLarge {
+                size,
+                limit: self.buffer_max_bytes as usize,
+                setting: "buffer-max-bytes",
+            });
+        }
+        Ok((record, size))
+    }
+
+    /// Hands an admitted record to its partition's worker.
+    fn enqueue(
+        &self,
+        record: rskafka::record::Record,
+        size: usize,
+    ) -> Result<DeliveryFuture, SendError> {
+        let key = record.key.as_deref().unwrap_or_default();
+        let partition =
+            self.partitioner
+                .partition(key, self.partition_count(), &self.keyless_counter) as usize;
+        let (reply, receiver) = oneshot::channel();
+        let pending = Pending {
+            record,
+            bytes: size,
+            accepted_at: Instant::now(),
+            reply,
+        };
+        if self.workers[partition]
+            .send(Command::Record(pending))
+            .is_err()
+        {
+            // The worker stopped taking records (closed): the event was never accepted.
+            self.buffer.release(1, size);
+            return Err(SendError::Closed);
+        }
+        self.metrics.record_accepted();
+        Ok(DeliveryFuture { receiver })
+    }
+
+    /// Sends every open batch now (ignoring linger) and completes when every event
+    /// accepted before the call has its report. Cancelling it cancels only the wait.
+    pub async fn flush(&self) {
+        let mut waits = Vec::with_capacity(self.workers.len());
+        for worker in &self.workers {
+            let (done, wait) = oneshot::channel();
+            if worker.send(Command::Flush(done)).is_ok() {
+                waits.push(wait);
+            }
+        }
+        for wait in waits {
+            // An error means the worker already stopped, after reporting everything.
+            let _ = wait.await;
+        }
+    }
+
+    /// Stops accepting (later sends fail with `Closed`), flushes, and completes when
+    /// every accepted event has its report and the workers have stopped.
+    pub async fn close(&self) {
+        self.closed.store(true, Ordering::Relaxed);
+        self.buffer.close();
+        for worker in &self.workers {
+            let _ = worker.send(Command::Close);
+        }
+        let handles = std::mem::take(&mut *self.handles.lock().expect("not poisoned"));
+        for handle in handles {
+            let _ = handle.await;
+        }
+    }
+
+    /// The counters as of now.
+    pub fn metrics(&self) -> MetricsSnapshot {
+        self.metrics.snapshot()
+    }
+}
