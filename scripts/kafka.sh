@@ -6,12 +6,16 @@
 #
 # Usage: scripts/kafka.sh <command> [args]
 #   up                      start the instance (idempotent); formats storage on
-#                           first start, reuses the data dir afterwards
+#                           first start, reuses the data dir afterwards. If the
+#                           recorded pid is alive and answers: no-op. If some other
+#                           Kafka (e.g. docker compose) answers on the port: no-op.
+#                           If it runs with a different config: error (down first).
 #   down                    SIGTERM the recorded pid, wait up to 20 s, then SIGKILL
 #   status                  print pid/ports/data dir; exit 0 if running, 3 if not
 #   kill9                   SIGKILL the recorded pid (crash simulation); waits only
 #                           for the process to be gone; data dir is kept
 #   restart                 kill9 followed by up (same data dir)
+#   wipe                    down, then delete the instance dir (data, certs, logs)
 #   dump-log <topic> <part> [extra DumpLogSegments args]
 #                           print DumpLogSegments batch-level output for every
 #                           .log segment of that partition (see format below)
@@ -20,6 +24,8 @@
 #   run-class <class> [args...]
 #                           run any class (e.g. org.apache.kafka.tools.TopicCommand)
 #                           on the broker classpath with quiet WARN logging
+#   check-security          (KAFKA_SECURITY=1 instances) check every secured
+#                           listener with Kafka's Java client, incl. negative cases
 #   env                     print shell assignments (KAFKA_BOOTSTRAP, dirs, ...)
 #
 # Environment:
@@ -28,9 +34,39 @@
 #   KAFKA_PORT             PLAINTEXT listener port       (default 9092)
 #   KAFKA_CONTROLLER_PORT  KRaft controller port         (default 9093)
 #   KAFKA_HOST             advertised host name          (default localhost)
+#   KAFKA_SECURITY         1 = also open the secured listeners below (default 0)
+#   KAFKA_SASL_PLAINTEXT_PORT / KAFKA_SSL_PORT / KAFKA_SASL_SSL_PORT
+#                          (default KAFKA_PORT+2 / +3 / +4; +1 is left free since
+#                          the default controller port 9093 = 9092+1)
 #   KAFKA_HEAP_OPTS        JVM heap flags                (default -Xms256m -Xmx512m)
 #   KAFKA_JVM_OPTS         extra JVM flags, appended
 #   KAFKA_UP_TIMEOUT       seconds to wait for readiness (default 90)
+# The port/host/security settings are sticky per instance: `up` stores them in
+# <instance>/instance.env and later commands for that KAFKA_INSTANCE reuse them
+# unless the variable is set in the environment.
+#
+# Listeners (all bound to 127.0.0.1, advertised as $KAFKA_HOST):
+#   PLAINTEXT        $KAFKA_PORT           always          (9092 for "default")
+#   CONTROLLER       $KAFKA_CONTROLLER_PORT KRaft only     (9093)
+#   SASL_PLAINTEXT   $KAFKA_PORT+2         KAFKA_SECURITY=1 (9094)
+#   SSL              $KAFKA_PORT+3         KAFKA_SECURITY=1 (9095)
+#   SASL_SSL         $KAFKA_PORT+4         KAFKA_SECURITY=1 (9096)
+# SASL mechanisms PLAIN and SCRAM-SHA-512, one user: alice / alice-secret
+# (PLAIN via listener.name.<l>.plain.sasl.jaas.config; SCRAM credential
+# created at format time with StorageTool --add-scram, for every instance).
+# TLS: no client auth; throw-away certificates made with openssl, once per
+# instance, in <instance>/tls/:
+#   ca.pem, ca.key           test CA (PEM) that clients must trust
+#   server.pem, server.key   server cert, SAN DNS:localhost,IP:127.0.0.1,
+#                            EKU serverAuth, signed by ca.pem
+#   server-chain.pem         server.pem + ca.pem
+#   server.p12               broker keystore (PKCS12, password "changeit")
+#   other-ca.pem, other-ca.key  an unrelated CA, for negative tests
+# Java client configs for each listener are written to <instance>/clients/
+# (sasl_plaintext-plain, sasl_plaintext-scram, ssl, sasl_ssl-plain,
+# sasl_ssl-scram .properties), e.g.
+#   scripts/kafka.sh run-class org.apache.kafka.tools.BrokerApiVersionsCommand \
+#     --bootstrap-server localhost:9096 --command-config .kafka/default/clients/sasl_ssl-scram.properties
 #
 # Files (everything lives under $KAFKA_ROOT, which is git-ignored):
 #   $KAFKA_ROOT/lib/                      jar cache (.complete marker = pom hash)
@@ -39,10 +75,16 @@
 #   $KAFKA_ROOT/<instance>/broker.log     broker stdout/stderr + log4j2 (INFO);
 #                                         appended to across restarts
 #   $KAFKA_ROOT/<instance>/kafka.pid      pid of the broker JVM
-#   $KAFKA_ROOT/<instance>/server.properties, log4j2.xml, cluster.id
+#   $KAFKA_ROOT/<instance>/server.properties, log4j2.xml, cluster.id, instance.env
+#   $KAFKA_ROOT/<instance>/tls/, clients/ (KAFKA_SECURITY=1)
 #
 # Several instances can run side by side on their own ports and data dirs:
 #   KAFKA_INSTANCE=crash1 KAFKA_PORT=19092 KAFKA_CONTROLLER_PORT=19093 scripts/kafka.sh up
+#   KAFKA_INSTANCE=crash1 scripts/kafka.sh kill9     # ports remembered
+#   KAFKA_INSTANCE=crash1 scripts/kafka.sh up        # same data dir, ~4-6 s
+#   KAFKA_INSTANCE=crash1 scripts/kafka.sh wipe
+#
+# Each broker JVM uses -Xms256m -Xmx512m, SerialGC, C1 only (fast start).
 #
 # Readiness: "answers" means a Kafka ApiVersions(v0) request sent over bash's
 # /dev/tcp gets a well-formed response (no JVM needed). The broker only starts
@@ -71,16 +113,38 @@ POM="$SCRIPT_DIR/kafka/pom.xml"
 
 KAFKA_ROOT="${KAFKA_ROOT:-$REPO_DIR/.kafka}"
 KAFKA_INSTANCE="${KAFKA_INSTANCE:-default}"
+[[ "$KAFKA_INSTANCE" =~ ^[A-Za-z0-9._-]+$ ]] || { echo "kafka.sh: bad KAFKA_INSTANCE '$KAFKA_INSTANCE'" >&2; exit 2; }
+INST_DIR="$KAFKA_ROOT/$KAFKA_INSTANCE"
+INSTANCE_ENV_FILE="$INST_DIR/instance.env"
+STICKY_VARS=(KAFKA_PORT KAFKA_CONTROLLER_PORT KAFKA_HOST KAFKA_SECURITY
+             KAFKA_SASL_PLAINTEXT_PORT KAFKA_SSL_PORT KAFKA_SASL_SSL_PORT)
+# Sticky settings: `up` records the instance's ports/security in instance.env;
+# later commands for the same KAFKA_INSTANCE reuse them unless overridden in
+# the environment (so `KAFKA_INSTANCE=crash1 scripts/kafka.sh up` after a kill9
+# comes back on the same ports with the same listeners).
+if [[ -f "$INSTANCE_ENV_FILE" ]]; then
+  while IFS='=' read -r _k _v; do
+    for _s in "${STICKY_VARS[@]}"; do
+      if [[ "$_k" == "$_s" && -z "${!_k:-}" && "$_v" =~ ^[A-Za-z0-9._:-]+$ ]]; then
+        printf -v "$_k" '%s' "$_v"
+      fi
+    done
+  done <"$INSTANCE_ENV_FILE"
+  unset _k _v _s
+fi
 KAFKA_PORT="${KAFKA_PORT:-9092}"
 KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
 KAFKA_HOST="${KAFKA_HOST:-localhost}"
 KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}"
 KAFKA_JVM_OPTS="${KAFKA_JVM_OPTS:-}"
 KAFKA_UP_TIMEOUT="${KAFKA_UP_TIMEOUT:-90}"
+KAFKA_SECURITY="${KAFKA_SECURITY:-0}"
+KAFKA_SASL_PLAINTEXT_PORT="${KAFKA_SASL_PLAINTEXT_PORT:-$((KAFKA_PORT + 2))}"
+KAFKA_SSL_PORT="${KAFKA_SSL_PORT:-$((KAFKA_PORT + 3))}"
+KAFKA_SASL_SSL_PORT="${KAFKA_SASL_SSL_PORT:-$((KAFKA_PORT + 4))}"
 
 LIB_DIR="$KAFKA_ROOT/lib"
 LIB_MARKER="$LIB_DIR/.complete"
-INST_DIR="$KAFKA_ROOT/$KAFKA_INSTANCE"
 DATA_DIR="$INST_DIR/data"
 PID_FILE="$INST_DIR/kafka.pid"
 LOG_FILE="$INST_DIR/broker.log"
@@ -88,6 +152,13 @@ PROPS_FILE="$INST_DIR/server.properties"
 LOG4J_FILE="$INST_DIR/log4j2.xml"
 TOOLS_LOG4J_FILE="$KAFKA_ROOT/tools-log4j2.xml"
 CLUSTER_ID_FILE="$INST_DIR/cluster.id"
+TLS_DIR="$INST_DIR/tls"
+CLIENTS_DIR="$INST_DIR/clients"
+SCRAM_MARKER="$INST_DIR/scram-users.ok"
+# test users (see header)
+SASL_USER="alice"
+SASL_PASSWORD="alice-secret"
+KEYSTORE_PASSWORD="changeit"
 
 log() { echo "kafka.sh[$KAFKA_INSTANCE]: $*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -146,6 +217,12 @@ running_pid() {
 
 have_toolchain() {
   command -v java >/dev/null 2>&1 || return 1
+  local spec
+  spec="$(java -XshowSettings:properties -version 2>&1 | awk -F'= ' '/java.specification.version/ {print $2}')"
+  if [[ "$spec" =~ ^[0-9]+$ ]] && (( spec < 17 )); then
+    log "java is version $spec; Kafka 4.4 needs 17 or newer"
+    return 1
+  fi
   if [[ -f "$LIB_MARKER" ]]; then return 0; fi
   command -v mvn >/dev/null 2>&1
 }
@@ -231,11 +308,21 @@ write_log4j() {
 EOF
 }
 
-write_server_properties() {
+security_enabled() { [[ "$KAFKA_SECURITY" == "1" || "$KAFKA_SECURITY" == "true" ]]; }
+
+# render_server_properties: prints the broker config for this instance.
+render_server_properties() {
   local listeners="PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT"
   local advertised="PLAINTEXT://$KAFKA_HOST:$KAFKA_PORT"
   local protomap="CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"
-  cat >"$PROPS_FILE" <<EOF
+  if security_enabled; then
+    listeners+=",SASL_PLAINTEXT://127.0.0.1:$KAFKA_SASL_PLAINTEXT_PORT"
+    listeners+=",SSL://127.0.0.1:$KAFKA_SSL_PORT,SASL_SSL://127.0.0.1:$KAFKA_SASL_SSL_PORT"
+    advertised+=",SASL_PLAINTEXT://$KAFKA_HOST:$KAFKA_SASL_PLAINTEXT_PORT"
+    advertised+=",SSL://$KAFKA_HOST:$KAFKA_SSL_PORT,SASL_SSL://$KAFKA_HOST:$KAFKA_SASL_SSL_PORT"
+    protomap+=",SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL"
+  fi
+  cat <<EOF
 # Generated by scripts/kafka.sh for instance '$KAFKA_INSTANCE'; rewritten on every up.
 process.roles=broker,controller
 node.id=1
@@ -270,6 +357,76 @@ num.recovery.threads.per.data.dir=1
 log.retention.hours=168
 log.retention.check.interval.ms=300000
 EOF
+  if security_enabled; then
+    local plain_jaas="org.apache.kafka.common.security.plain.PlainLoginModule required username=\"$SASL_USER\" password=\"$SASL_PASSWORD\" user_$SASL_USER=\"$SASL_PASSWORD\";"
+    local scram_jaas="org.apache.kafka.common.security.scram.ScramLoginModule required;"
+    cat <<EOF
+
+# ---- KAFKA_SECURITY=1: SASL_PLAINTEXT :$KAFKA_SASL_PLAINTEXT_PORT, SSL :$KAFKA_SSL_PORT, SASL_SSL :$KAFKA_SASL_SSL_PORT
+sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-512
+listener.name.sasl_plaintext.plain.sasl.jaas.config=$plain_jaas
+listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=$scram_jaas
+listener.name.sasl_ssl.plain.sasl.jaas.config=$plain_jaas
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=$scram_jaas
+ssl.keystore.type=PKCS12
+ssl.keystore.location=$TLS_DIR/server.p12
+ssl.keystore.password=$KEYSTORE_PASSWORD
+ssl.key.password=$KEYSTORE_PASSWORD
+ssl.client.auth=none
+EOF
+  fi
+}
+
+# ensure_tls: throw-away CA + server certificate (SAN DNS:localhost,IP:127.0.0.1)
+# and an unrelated second CA, generated once per instance with openssl.
+ensure_tls() {
+  [[ -f "$TLS_DIR/server.p12" && -f "$TLS_DIR/ca.pem" && -f "$TLS_DIR/other-ca.pem" ]] && return 0
+  command -v openssl >/dev/null 2>&1 || die "KAFKA_SECURITY=1 needs the openssl CLI to generate test certificates"
+  log "generating test CA and server certificate in $TLS_DIR"
+  rm -rf "$TLS_DIR"
+  mkdir -p "$TLS_DIR"
+  (
+    set -e
+    cd "$TLS_DIR"
+    openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 3650 \
+      -keyout ca.key -out ca.pem -subj "/CN=kafka-producer test CA ($KAFKA_INSTANCE)" \
+      -addext "basicConstraints=critical,CA:TRUE" \
+      -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+    openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 3650 \
+      -keyout other-ca.key -out other-ca.pem -subj "/CN=kafka-producer unrelated test CA" \
+      -addext "basicConstraints=critical,CA:TRUE" \
+      -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+    openssl req -new -newkey rsa:2048 -nodes -sha256 \
+      -keyout server.key -out server.csr -subj "/CN=localhost" 2>/dev/null
+    printf '%s\n' \
+      "basicConstraints=critical,CA:FALSE" \
+      "keyUsage=critical,digitalSignature,keyEncipherment" \
+      "extendedKeyUsage=serverAuth" \
+      "subjectAltName=DNS:localhost,IP:127.0.0.1" \
+      "subjectKeyIdentifier=hash" \
+      "authorityKeyIdentifier=keyid,issuer" >server.ext
+    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+      -sha256 -days 3650 -extfile server.ext -out server.pem 2>/dev/null
+    cat server.pem ca.pem >server-chain.pem
+    openssl pkcs12 -export -in server.pem -inkey server.key -certfile ca.pem \
+      -name kafka -out server.p12 -passout "pass:$KEYSTORE_PASSWORD"
+    rm -f server.csr server.ext ca.srl
+  ) || die "certificate generation failed"
+}
+
+# write_client_configs: Java client property files for each secured listener,
+# used by check-security and handy for manual tests with Kafka's tools.
+write_client_configs() {
+  mkdir -p "$CLIENTS_DIR"
+  local ssl="ssl.truststore.type=PEM
+ssl.truststore.location=$TLS_DIR/ca.pem"
+  local plain="sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username=\"$SASL_USER\" password=\"$SASL_PASSWORD\";"
+  local scram="sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username=\"$SASL_USER\" password=\"$SASL_PASSWORD\";"
+  printf '%s\n' "security.protocol=SASL_PLAINTEXT" "sasl.mechanism=PLAIN" "$plain" >"$CLIENTS_DIR/sasl_plaintext-plain.properties"
+  printf '%s\n' "security.protocol=SASL_PLAINTEXT" "sasl.mechanism=SCRAM-SHA-512" "$scram" >"$CLIENTS_DIR/sasl_plaintext-scram.properties"
+  printf '%s\n' "security.protocol=SSL" "$ssl" >"$CLIENTS_DIR/ssl.properties"
+  printf '%s\n' "security.protocol=SASL_SSL" "sasl.mechanism=PLAIN" "$plain" "$ssl" >"$CLIENTS_DIR/sasl_ssl-plain.properties"
+  printf '%s\n' "security.protocol=SASL_SSL" "sasl.mechanism=SCRAM-SHA-512" "$scram" "$ssl" >"$CLIENTS_DIR/sasl_ssl-scram.properties"
 }
 
 # ---------------------------------------------------------------------------
@@ -277,10 +434,16 @@ EOF
 # ---------------------------------------------------------------------------
 
 cmd_up() {
-  local pid
+  local pid v
   if pid="$(running_pid)"; then
+    if [[ -f "$PROPS_FILE" ]] && ! diff -q <(render_server_properties) "$PROPS_FILE" >/dev/null; then
+      die "already running (pid $pid) with a different configuration (KAFKA_SECURITY or ports changed?); run 'scripts/kafka.sh down' first"
+    fi
+    if [[ ! -f "$INSTANCE_ENV_FILE" ]]; then
+      for v in "${STICKY_VARS[@]}"; do echo "$v=${!v}"; done >"$INSTANCE_ENV_FILE"
+    fi
     if kafka_answers 127.0.0.1 "$KAFKA_PORT"; then
-      log "already running (pid $pid, $KAFKA_HOST:$KAFKA_PORT)"
+      log "already running (pid $pid, $KAFKA_HOST:$KAFKA_PORT$(security_enabled && echo ", SASL_PLAINTEXT :$KAFKA_SASL_PLAINTEXT_PORT, SSL :$KAFKA_SSL_PORT, SASL_SSL :$KAFKA_SASL_SSL_PORT"))"
       return 0
     fi
     log "pid $pid is alive but the broker does not answer yet; waiting"
@@ -298,24 +461,42 @@ cmd_up() {
   if port_open 127.0.0.1 "$KAFKA_PORT"; then
     die "port $KAFKA_PORT is in use by something that does not speak Kafka"
   fi
-  if port_open 127.0.0.1 "$KAFKA_CONTROLLER_PORT"; then
-    die "controller port $KAFKA_CONTROLLER_PORT is already in use"
-  fi
+  local p
+  for p in "$KAFKA_CONTROLLER_PORT" $(security_enabled && echo "$KAFKA_SASL_PLAINTEXT_PORT $KAFKA_SSL_PORT $KAFKA_SASL_SSL_PORT"); do
+    if port_open 127.0.0.1 "$p"; then
+      die "port $p (controller or security listener) is already in use"
+    fi
+  done
 
   ensure_jars
   mkdir -p "$INST_DIR"
   write_log4j
-  write_server_properties
+  if security_enabled; then
+    ensure_tls
+    write_client_configs
+  fi
+  render_server_properties >"$PROPS_FILE"
+  for v in "${STICKY_VARS[@]}"; do echo "$v=${!v}"; done >"$INSTANCE_ENV_FILE"
 
   if [[ ! -f "$DATA_DIR/meta.properties" ]]; then
     local cid
-    cid="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
+    # Kafka cluster id: 16 random bytes, URL-safe base64 without padding. Avoid
+    # a leading '-' (argparse would take it for an option).
+    cid="-"
+    while [[ "$cid" == -* ]]; do
+      cid="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
+    done
     echo "$cid" >"$CLUSTER_ID_FILE"
     mkdir -p "$DATA_DIR"
     log "formatting $DATA_DIR (cluster id $cid)"
+    # The SCRAM user is always created, so that KAFKA_SECURITY=1 can be turned
+    # on later for the same data dir.
     java_tool kafka.tools.StorageTool format --ignore-formatted \
-      -t "$cid" -c "$PROPS_FILE" "${FORMAT_EXTRA_ARGS[@]}" >>"$LOG_FILE" 2>&1 \
+      -t "$cid" -c "$PROPS_FILE" \
+      --add-scram "SCRAM-SHA-512=[name=$SASL_USER,password=$SASL_PASSWORD]" \
+      >>"$LOG_FILE" 2>&1 \
       || { tail -n 30 "$LOG_FILE" >&2; die "storage format failed"; }
+    touch "$SCRAM_MARKER"
   fi
 
   echo "===== kafka.sh up $(date -u +%Y-%m-%dT%H:%M:%SZ) =====" >>"$LOG_FILE"
@@ -333,6 +514,17 @@ cmd_up() {
   echo "$pid" >"$PID_FILE"
   log "started pid $pid, waiting for $KAFKA_HOST:$KAFKA_PORT (log: $LOG_FILE)"
   wait_ready "$pid"
+  if security_enabled; then
+    if [[ ! -f "$SCRAM_MARKER" ]]; then
+      # data dir formatted by an older kafka.sh without --add-scram
+      log "creating SCRAM-SHA-512 user $SASL_USER"
+      java_tool org.apache.kafka.tools.ConfigCommand --bootstrap-server "127.0.0.1:$KAFKA_PORT" \
+        --alter --entity-type users --entity-name "$SASL_USER" \
+        --add-config "SCRAM-SHA-512=[iterations=4096,password=$SASL_PASSWORD]" >&2
+      touch "$SCRAM_MARKER"
+    fi
+    log "security listeners: SASL_PLAINTEXT $KAFKA_HOST:$KAFKA_SASL_PLAINTEXT_PORT, SSL $KAFKA_HOST:$KAFKA_SSL_PORT, SASL_SSL $KAFKA_HOST:$KAFKA_SASL_SSL_PORT (CA: $TLS_DIR/ca.pem)"
+  fi
 }
 
 wait_ready() {
@@ -404,6 +596,15 @@ cmd_restart() {
   cmd_up
 }
 
+cmd_wipe() {
+  cmd_down
+  [[ -d "$INST_DIR" ]] || return 0
+  case "$INST_DIR" in
+    "$KAFKA_ROOT"/?*) rm -rf -- "$INST_DIR"; log "removed $INST_DIR" ;;
+    *) die "refusing to remove $INST_DIR" ;;
+  esac
+}
+
 cmd_status() {
   local pid answers="no"
   kafka_answers 127.0.0.1 "$KAFKA_PORT" && answers="yes"
@@ -412,6 +613,11 @@ cmd_status() {
     echo "state:      running (pid $pid)"
     echo "bootstrap:  $KAFKA_HOST:$KAFKA_PORT (answers: $answers)"
     echo "controller: 127.0.0.1:$KAFKA_CONTROLLER_PORT"
+    if grep -q '^sasl.enabled.mechanisms=' "$PROPS_FILE" 2>/dev/null; then
+      echo "security:   SASL_PLAINTEXT :$KAFKA_SASL_PLAINTEXT_PORT, SSL :$KAFKA_SSL_PORT, SASL_SSL :$KAFKA_SASL_SSL_PORT (CA $TLS_DIR/ca.pem, user $SASL_USER/$SASL_PASSWORD)"
+    else
+      echo "security:   off (PLAINTEXT only)"
+    fi
     echo "data dir:   $DATA_DIR"
     echo "log:        $LOG_FILE"
     return 0
@@ -447,6 +653,52 @@ cmd_create_topic() {
     --create --if-not-exists --topic "$topic" --partitions "$parts" --replication-factor 1 "$@"
 }
 
+# check_one NAME EXPECT(ok|fail) PORT CLIENT_PROPS: BrokerApiVersionsCommand.
+check_one() {
+  local name="$1" expect="$2" port="$3" props="$4" out rc=0
+  out="$(timeout 60 bash -c '"$0" run-class org.apache.kafka.tools.BrokerApiVersionsCommand \
+      --bootstrap-server "$1" --command-config "$2" 2>&1' \
+      "${BASH_SOURCE[0]}" "$KAFKA_HOST:$port" "$props")" || rc=$?
+  local got="fail"
+  if [[ $rc -eq 0 && "$out" == *"Produce(0)"* ]]; then got="ok"; fi
+  if [[ "$got" == "$expect" ]]; then
+    echo "  OK    $name (expected $expect)"
+    return 0
+  fi
+  echo "  FAIL  $name: expected $expect, got $got (rc $rc)"
+  echo "$out" | grep -E "Exception|ERROR" | head -n 3 | sed 's/^/        /'
+  return 1
+}
+
+# check-security: verifies every listener with Kafka's own Java client,
+# including two negative cases (wrong SCRAM password, server cert checked
+# against the unrelated CA).
+cmd_check_security() {
+  security_enabled || die "set KAFKA_SECURITY=1 (same as for up)"
+  running_pid >/dev/null || die "instance is not running; run KAFKA_SECURITY=1 scripts/kafka.sh up"
+  grep -q '^sasl.enabled.mechanisms=' "$PROPS_FILE" || die "instance runs without security listeners; down + KAFKA_SECURITY=1 up"
+  local bad="$CLIENTS_DIR/negative"
+  mkdir -p "$bad"
+  sed 's/password="[^"]*"/password="wrong-password"/' "$CLIENTS_DIR/sasl_plaintext-scram.properties" >"$bad/bad-scram-password.properties"
+  sed 's/password="[^"]*"/password="wrong-password"/' "$CLIENTS_DIR/sasl_ssl-plain.properties" >"$bad/bad-plain-password.properties"
+  sed "s#$TLS_DIR/ca.pem#$TLS_DIR/other-ca.pem#" "$CLIENTS_DIR/ssl.properties" >"$bad/other-ca.properties"
+  local failed=0 n=0
+  echo "check-security [$KAFKA_INSTANCE]:"
+  check_one "SASL_PLAINTEXT PLAIN        :$KAFKA_SASL_PLAINTEXT_PORT" ok "$KAFKA_SASL_PLAINTEXT_PORT" "$CLIENTS_DIR/sasl_plaintext-plain.properties" || failed=$((failed + 1)); n=$((n + 1))
+  check_one "SASL_PLAINTEXT SCRAM-SHA-512 :$KAFKA_SASL_PLAINTEXT_PORT" ok "$KAFKA_SASL_PLAINTEXT_PORT" "$CLIENTS_DIR/sasl_plaintext-scram.properties" || failed=$((failed + 1)); n=$((n + 1))
+  check_one "SSL                          :$KAFKA_SSL_PORT" ok "$KAFKA_SSL_PORT" "$CLIENTS_DIR/ssl.properties" || failed=$((failed + 1)); n=$((n + 1))
+  check_one "SASL_SSL PLAIN               :$KAFKA_SASL_SSL_PORT" ok "$KAFKA_SASL_SSL_PORT" "$CLIENTS_DIR/sasl_ssl-plain.properties" || failed=$((failed + 1)); n=$((n + 1))
+  check_one "SASL_SSL SCRAM-SHA-512       :$KAFKA_SASL_SSL_PORT" ok "$KAFKA_SASL_SSL_PORT" "$CLIENTS_DIR/sasl_ssl-scram.properties" || failed=$((failed + 1)); n=$((n + 1))
+  check_one "wrong SCRAM password         :$KAFKA_SASL_PLAINTEXT_PORT" fail "$KAFKA_SASL_PLAINTEXT_PORT" "$bad/bad-scram-password.properties" || failed=$((failed + 1)); n=$((n + 1))
+  check_one "wrong PLAIN password (SSL)   :$KAFKA_SASL_SSL_PORT" fail "$KAFKA_SASL_SSL_PORT" "$bad/bad-plain-password.properties" || failed=$((failed + 1)); n=$((n + 1))
+  check_one "TLS against other-ca.pem     :$KAFKA_SSL_PORT" fail "$KAFKA_SSL_PORT" "$bad/other-ca.properties" || failed=$((failed + 1)); n=$((n + 1))
+  if (( failed > 0 )); then
+    echo "check-security: $failed of $n checks FAILED"
+    return 1
+  fi
+  echo "check-security: all $n checks OK"
+}
+
 cmd_env() {
   echo "KAFKA_BOOTSTRAP=$KAFKA_HOST:$KAFKA_PORT"
   echo "KAFKA_INSTANCE=$KAFKA_INSTANCE"
@@ -458,8 +710,6 @@ usage() {
   sed -n '2,/^# ====/p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
 }
 
-FORMAT_EXTRA_ARGS=()
-
 main() {
   local cmd="${1:-}"
   [[ $# -gt 0 ]] && shift
@@ -469,9 +719,11 @@ main() {
     status) cmd_status ;;
     kill9) cmd_kill9 ;;
     restart) cmd_restart ;;
+    wipe) cmd_wipe ;;
     dump-log) cmd_dump_log "$@" ;;
     create-topic) cmd_create_topic "$@" ;;
     run-class) [[ $# -ge 1 ]] || die "usage: kafka.sh run-class <class> [args...]"; java_tool "$@" ;;
+    check-security) cmd_check_security ;;
     env) cmd_env ;;
     -h|--help|help) usage ;;
     *) usage; exit 2 ;;
