@@ -26,6 +26,7 @@ pub mod metrics;
 pub(crate) mod partition_worker;
 pub mod partitioner;
 pub mod producer;
+pub mod reader;
 pub mod record;
 pub mod schema;
 pub mod sink;

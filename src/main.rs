@@ -1,1 +1,22 @@
-fn main() {}
+//! The `kafka-producer` binary: parse the command line, run it, print any error as one
+//! line, exit with its documented code. All Kafka logic is in the library.
+
+mod cli;
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let args = cli::Cli::parse();
+    cli::init_tracing();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("the tokio runtime starts");
+    match runtime.block_on(cli::run(args)) {
+        Ok(code) => std::process::ExitCode::from(code as u8),
+        Err(error) => {
+            eprintln!("Error: {error}");
+            std::process::ExitCode::from(error.code as u8)
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! Helpers shared by the integration tests: the real broker's address, a fresh topic
+//! per test, and Kafka's own log dump tool. Under `make test` (which sets
+//! KAFKA_PRODUCER_REQUIRE_BROKER=1) a missing broker fails the test; plain `cargo test`
+//! without a broker skips integration tests and says so.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use kafka_producer::config::ConnectionConfig;
+use kafka_producer::{ProducerConfig, connect};
+use rskafka::client::Client;
+
+/// The broker the tests talk to.
+pub fn broker() -> String {
+    std::env::var("KAFKA_BROKER").unwrap_or_else(|_| "localhost:9092".to_string())
+}
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn broker_required() -> bool {
+    std::env::var("KAFKA_PRODUCER_REQUIRE_BROKER").is_ok_and(|v| v == "1")
+}
+
+/// A connected client, or None (with a loud message) when no broker answers and the
+/// run does not require one.
+pub async fn client_or_skip(test: &str) -> Option<Client> {
+    let config = ConnectionConfig {
+        brokers: vec![broker()],
+        connect_timeout: Duration::from_secs(5),
+        ..Default::default()
+    };
+    match connect::connect(&config, Duration::from_secs(10)).await {
+        Ok(client) => Some(client),
+        Err(e) if broker_required() => {
+            panic!(
+                "{test}: no Kafka broker at {} ({e}); run `make kafka-up`",
+                broker()
+            )
+        }
+        Err(e) => {
+            eprintln!(
+                "SKIPPED {test}: no Kafka broker at {} ({e}). Run `make kafka-up` or `make test` to run it.",
+                broker()
+            );
+            None
+        }
+    }
+}
+
+/// A topic name no other test or run uses.
+pub fn unique_topic(test: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("test-{test}-{}-{nanos}", std::process::id())
+}
+
+/// Creates a fresh topic with `partitions` partitions and waits until it is served.
+pub async fn create_topic(client: &Client, topic: &str, partitions: i32) {
+    let created = connect::create_topic_if_missing(client, topic, partitions, 1)
+        .await
+        .expect("topic creation");
+    assert!(created, "topic {topic} already existed");
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Ok(n) = connect::partition_count(client, topic).await {
+            assert_eq!(n, partitions as u32);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "topic {topic} never appeared"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A producer config aimed at the test broker and topic.
+pub fn config_for(topic: &str) -> ProducerConfig {
+    let mut config = ProducerConfig {
+        topic: topic.to_string(),
+        ..Default::default()
+    };
+    config.connection.brokers = vec![broker()];
+    config
+}
+
+/// One record batch as Kafka's DumpLogSegments printed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DumpedBatch {
+    pub count: u64,
+    pub codec: String,
+}
+
+/// The batches the broker stored for a partition, read from its log segments with
+/// Kafka's own DumpLogSegments (via scripts/kafka.sh dump-log).
+pub fn dump_batches(topic: &str, partition: i32) -> Vec<DumpedBatch> {
+    let out = Command::new(repo_root().join("scripts/kafka.sh"))
+        .args(["dump-log", topic, &partition.to_string()])
+        .output()
+        .expect("scripts/kafka.sh runs");
+    assert!(
+        out.status.success(),
+        "dump-log failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .filter(|l| l.starts_with("baseOffset:"))
+        .map(|line| DumpedBatch {
+            count: field(line, "count:").parse().expect("count is a number"),
+            codec: field(line, "compresscodec:").to_string(),
+        })
+        .collect()
+}
+
+fn field<'a>(line: &'a str, name: &str) -> &'a str {
+    let start = line
+        .find(name)
+        .unwrap_or_else(|| panic!("no {name} in {line}"))
+        + name.len();
+    line[start..].split_whitespace().next().unwrap_or("")
+}
