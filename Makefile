@@ -18,3 +18,25 @@ kafka-status:
 # ---------------------------------------------------------------------------
 # end of Kafka broker section
 # ---------------------------------------------------------------------------
+
+# ---------------------------------------------------------------------------
+# Build, demo and tests. Both bring up the local broker first if none answers.
+# ---------------------------------------------------------------------------
+.PHONY: build demo test
+
+DEMO_EVENTS ?= 1000000
+
+build:
+	cargo build --release
+
+# The main job end to end: 1,000,000 generated events to a 3-partition
+# user.events topic, the summary, then verify reads the topic back.
+demo: kafka-up build
+	target/release/kafka-producer produce --create-topic --partitions 3 --count $(DEMO_EVENTS)
+	target/release/kafka-producer verify
+
+# Quality gates, then every test; integration tests must find the broker.
+test: kafka-up
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings
+	KAFKA_PRODUCER_REQUIRE_BROKER=1 cargo test

@@ -36,9 +36,10 @@ pub struct ProduceArgs {
     #[arg(long, default_value_t = 100_000)]
     users: u64,
 
-    /// Seed of the generator: the same seed gives the same events.
-    #[arg(long, default_value_t = 42)]
-    seed: u64,
+    /// Seed of the generator: the same seed gives the same events (default: from the clock,
+    /// so two runs never repeat event ids).
+    #[arg(long)]
+    seed: Option<u64>,
 
     /// Read JSON lines (one UserEvent each, protobuf JSON mapping) from FILE, or - for stdin.
     #[arg(long, conflicts_with_all = ["count", "duration", "users", "seed"])]
@@ -161,7 +162,11 @@ pub async fn run(
                 (None, Some(_)) => None,
                 (None, None) => Some(1000),
             };
-            source::generator(args.seed, args.users, count)
+            source::generator(
+                args.seed.unwrap_or_else(|| source::now_ms() as u64),
+                args.users,
+                count,
+            )
         }
     };
 

@@ -1,0 +1,319 @@
+//! The real `kafka-producer` binary against the real broker: what a user types, what
+//! they see, and the exit codes the README documents.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use kafka_producer::event::UserEvent;
+use kafka_producer::json_lines::{event_to_json, parse_line};
+use kafka_producer::reader;
+
+fn bin() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kafka-producer"));
+    command
+        .env("KAFKA_BROKER", common::broker())
+        .env_remove("RUST_LOG");
+    command
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("the binary runs")
+}
+
+fn run_with_stdin(args: &[&str], input: &str) -> Output {
+    let mut child = bin()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn json_summary(out: &Output) -> serde_json::Value {
+    let stdout = text(&out.stdout);
+    let line = stdout
+        .lines()
+        .last()
+        .unwrap_or_else(|| panic!("no summary; stderr: {}", text(&out.stderr)));
+    serde_json::from_str(line).unwrap_or_else(|e| panic!("summary is not JSON ({e}): {line}"))
+}
+
+#[tokio::test]
+async fn no_command_sends_one_sample_of_each_event_type_and_prints_offsets() {
+    let Some(client) = common::client_or_skip("cli-samples").await else {
+        return;
+    };
+    let topic = common::unique_topic("cli-samples");
+    common::create_topic(&client, &topic, 3).await;
+    let out = run(&["--topic", &topic]);
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout: {stdout}\nstderr: {}",
+        text(&out.stderr)
+    );
+    for kind in ["USER_REGISTERED", "USER_LOGIN", "USER_LOGOUT", "UNKNOWN"] {
+        assert!(
+            stdout.contains(&format!("delivered {kind}")),
+            "{kind} missing:\n{stdout}"
+        );
+    }
+    assert!(stdout.contains("offset "), "{stdout}");
+    let stored = reader::read_all(&client, &topic).await.unwrap();
+    let delivered = stdout
+        .lines()
+        .filter(|l| l.starts_with("delivered"))
+        .count();
+    assert_eq!(
+        stored.len(),
+        delivered,
+        "records in the topic vs lines printed"
+    );
+}
+
+#[tokio::test]
+async fn produce_count_prints_a_json_summary_and_verify_finds_every_event() {
+    let Some(_client) = common::client_or_skip("cli-produce").await else {
+        return;
+    };
+    let topic = common::unique_topic("cli-produce");
+    let out = run(&[
+        "--topic",
+        &topic,
+        "produce",
+        "--count",
+        "5000",
+        "--create-topic",
+        "--partitions",
+        "3",
+        "--summary",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "stderr: {}", text(&out.stderr));
+    let summary = json_summary(&out);
+    assert_eq!(summary["sent"], 5000, "{summary}");
+    assert_eq!(summary["delivered"], 5000, "{summary}");
+    assert_eq!(summary["failed"], 0, "{summary}");
+    assert!(summary["batches"].as_u64().unwrap() >= 3, "{summary}");
+    assert!(
+        summary["mean_records_per_batch"].as_f64().unwrap() > 1.0,
+        "{summary}"
+    );
+
+    let verify = run(&["--topic", &topic, "verify", "--expect", "5000", "--json"]);
+    assert_eq!(verify.status.code(), Some(0), "{}", text(&verify.stdout));
+    let report: serde_json::Value = serde_json::from_slice(&verify.stdout).unwrap();
+    assert_eq!(report["records"], 5000);
+    assert_eq!(report["duplicates"], 0);
+}
+
+fn sample_lines(n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            format!(
+                r#"{{"eventId":"id-{i}","timestamp":"1700000000{i:03}","userId":"user-{i}","eventType":"USER_LOGIN","data":{{"metadata":{{"source":"web"}}}}}}"#
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn bad_input_line_stops_the_run_with_its_line_number_after_delivering_earlier_lines() {
+    let Some(client) = common::client_or_skip("cli-badline").await else {
+        return;
+    };
+    let topic = common::unique_topic("cli-badline");
+    common::create_topic(&client, &topic, 3).await;
+    let mut lines = sample_lines(5);
+    lines.insert(3, r#"{"userId":"u","eventType":"USER_JUMPED"}"#.to_string());
+    let input = lines.join("\n") + "\n";
+
+    let out = run_with_stdin(
+        &[
+            "--topic",
+            &topic,
+            "produce",
+            "--input",
+            "-",
+            "--summary",
+            "json",
+        ],
+        &input,
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "stderr: {stderr}");
+    assert!(stderr.contains("line 4:"), "{stderr}");
+    assert!(
+        stderr.contains("--skip-invalid"),
+        "the error says what to do: {stderr}"
+    );
+    assert_eq!(
+        stderr.lines().filter(|l| l.starts_with("Error:")).count(),
+        1,
+        "{stderr}"
+    );
+    assert_eq!(json_summary(&out)["delivered"], 3);
+    assert_eq!(reader::read_all(&client, &topic).await.unwrap().len(), 3);
+
+    let out = run_with_stdin(
+        &[
+            "--topic",
+            &topic,
+            "produce",
+            "--input",
+            "-",
+            "--skip-invalid",
+            "--summary",
+            "json",
+        ],
+        &input,
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "stderr: {stderr}");
+    assert!(stderr.contains("line 4:"), "{stderr}");
+    let summary = json_summary(&out);
+    assert_eq!(
+        (
+            summary["delivered"].as_u64(),
+            summary["invalid_lines"].as_u64()
+        ),
+        (Some(5), Some(1))
+    );
+    assert_eq!(reader::read_all(&client, &topic).await.unwrap().len(), 8);
+}
+
+#[tokio::test]
+async fn consume_prints_the_same_events_that_were_produced() {
+    let Some(client) = common::client_or_skip("cli-consume").await else {
+        return;
+    };
+    let topic = common::unique_topic("cli-consume");
+    common::create_topic(&client, &topic, 3).await;
+    let lines = sample_lines(20);
+    let out = run_with_stdin(
+        &["--topic", &topic, "produce", "--input", "-"],
+        &(lines.join("\n") + "\n"),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    let out = run(&["--topic", &topic, "consume", "--count", "20"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let mut consumed: Vec<UserEvent> = text(&out.stdout)
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            assert_eq!(v["headers"]["event-type"], "USER_LOGIN");
+            assert_eq!(v["key"], v["event"]["userId"]);
+            parse_line(&v["event"].to_string(), 0).unwrap()
+        })
+        .collect();
+    let mut produced: Vec<UserEvent> = lines.iter().map(|l| parse_line(l, 0).unwrap()).collect();
+    consumed.sort_by(|a, b| a.event_id.cmp(&b.event_id));
+    produced.sort_by(|a, b| a.event_id.cmp(&b.event_id));
+    assert_eq!(consumed, produced);
+    assert_eq!(
+        event_to_json(&consumed[0])["eventId"],
+        produced[0].event_id.as_str()
+    );
+}
+
+#[tokio::test]
+async fn verify_fails_on_a_duplicated_event() {
+    let Some(client) = common::client_or_skip("cli-dup").await else {
+        return;
+    };
+    let topic = common::unique_topic("cli-dup");
+    common::create_topic(&client, &topic, 3).await;
+    let mut lines = sample_lines(10);
+    lines.push(lines[4].clone()); // the same event id written twice
+    let out = run_with_stdin(
+        &["--topic", &topic, "produce", "--input", "-"],
+        &(lines.join("\n") + "\n"),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = run(&["--topic", &topic, "verify", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (report["records"].as_u64(), report["duplicates"].as_u64()),
+        (Some(11), Some(1))
+    );
+}
+
+#[test]
+fn invalid_option_values_fail_before_connecting_with_exit_code_2() {
+    // Port 1 on loopback refuses connections: reaching it would print a cluster error.
+    for (args, expected) in [
+        (vec!["--compression", "brotli", "produce"], "--compression"),
+        (
+            vec!["--buffer-max-bytes", "12XB", "produce"],
+            "--buffer-max-bytes",
+        ),
+        (
+            vec!["--batch-max-messages", "0", "produce"],
+            "batch-max-messages 0",
+        ),
+        (vec!["--partitioner", "random", "produce"], "--partitioner"),
+        (vec!["produce", "--rate=0"], "--rate"),
+    ] {
+        let out = bin()
+            .env("KAFKA_BROKER", "127.0.0.1:1")
+            .args(&args)
+            .output()
+            .unwrap();
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert!(
+            !stderr.contains("cannot reach"),
+            "{args:?} connected first: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn unreachable_broker_at_start_up_fails_with_exit_code_3_and_says_what_to_check() {
+    let out = bin()
+        .env("KAFKA_BROKER", "127.0.0.1:1")
+        .args(["--connect-timeout-s", "2", "produce", "--count", "1"])
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("cannot reach a Kafka broker at 127.0.0.1:1"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("KAFKA_BROKER"), "{stderr}");
+}
+
+#[tokio::test]
+async fn missing_topic_without_create_topic_fails_with_exit_code_3() {
+    let Some(_client) = common::client_or_skip("cli-notopic").await else {
+        return;
+    };
+    let topic = common::unique_topic("cli-notopic");
+    let out = run(&["--topic", &topic, "produce", "--count", "1"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains(&format!("topic '{topic}' does not exist")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--create-topic"), "{stderr}");
+}
