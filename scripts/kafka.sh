@@ -241,11 +241,16 @@ EOF
 
 pom_hash() { sha256sum "$POM" | awk '{print $1}'; }
 
+jars_ok() { [[ -f "$LIB_MARKER" && "$(cat "$LIB_MARKER")" == "$(pom_hash)" ]]; }
+
 ensure_jars() {
-  if [[ -f "$LIB_MARKER" && "$(cat "$LIB_MARKER")" == "$(pom_hash)" ]]; then
-    return 0
-  fi
+  jars_ok && return 0
   command -v mvn >/dev/null 2>&1 || { explain_missing_toolchain; exit 1; }
+  # one Maven download at a time, whatever the instance
+  mkdir -p "$KAFKA_ROOT/.locks"
+  exec 8>"$KAFKA_ROOT/.locks/lib.lock"
+  flock -w 600 8 || die "timed out waiting for another jar download"
+  if jars_ok; then exec 8>&-; return 0; fi
   log "fetching Kafka jars with Maven into $LIB_DIR (one time)"
   rm -rf "$LIB_DIR.tmp"
   mkdir -p "$LIB_DIR.tmp"
@@ -258,6 +263,16 @@ ensure_jars() {
   rm -rf "$LIB_DIR"
   mv "$LIB_DIR.tmp" "$LIB_DIR"
   pom_hash >"$LIB_MARKER"
+  exec 8>&-
+}
+
+# lock_instance: serialise up/down/kill9/restart/wipe of one instance (parallel
+# tests may all call `up`). The broker JVM is started with fds 8/9 closed so it
+# does not keep the lock.
+lock_instance() {
+  mkdir -p "$KAFKA_ROOT/.locks"
+  exec 9>"$KAFKA_ROOT/.locks/$KAFKA_INSTANCE.lock"
+  flock -w 180 9 || die "timed out waiting for another kafka.sh on instance $KAFKA_INSTANCE"
 }
 
 write_tools_log4j() {
@@ -555,7 +570,7 @@ cmd_up() {
     -Dkafka.logs.dir="$INST_DIR" \
     $KAFKA_JVM_OPTS \
     -cp "$LIB_DIR/*" kafka.Kafka "$PROPS_FILE" \
-    >>"$LOG_FILE" 2>&1 </dev/null &
+    >>"$LOG_FILE" 2>&1 </dev/null 8>&- 9>&- &
   pid=$!
   echo "$pid" >"$PID_FILE"
   log "started pid $pid, waiting for $KAFKA_HOST:$KAFKA_PORT (log: $LOG_FILE)"
@@ -765,12 +780,12 @@ main() {
   local cmd="${1:-}"
   [[ $# -gt 0 ]] && shift
   case "$cmd" in
-    up) cmd_up ;;
-    down) cmd_down ;;
+    up) lock_instance; cmd_up ;;
+    down) lock_instance; cmd_down ;;
     status) cmd_status ;;
-    kill9) cmd_kill9 ;;
-    restart) cmd_restart ;;
-    wipe) cmd_wipe ;;
+    kill9) lock_instance; cmd_kill9 ;;
+    restart) lock_instance; cmd_restart ;;
+    wipe) lock_instance; cmd_wipe ;;
     dump-log) cmd_dump_log "$@" ;;
     create-topic) cmd_create_topic "$@" ;;
     run-class) [[ $# -ge 1 ]] || die "usage: kafka.sh run-class <class> [args...]"; java_tool "$@" ;;
