@@ -1,0 +1,215 @@
+//! The producer's promises while its broker is down or stalled, against a real Kafka
+//! process this test owns (its own instance, ports and data dir, so nothing else is
+//! disturbed): every event resolves within the message timeout when the broker is gone,
+//! and a full buffer makes senders wait, without losing anything, until it is back.
+
+mod common;
+
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kafka_producer::generator::Generator;
+use kafka_producer::{DeliveryError, Producer, SendError, connect, reader};
+
+const INSTANCE: &str = "outage";
+const PORT: u16 = 19192;
+const CONTROLLER_PORT: u16 = 19193;
+
+/// A broker process owned by this test; stopped when dropped.
+struct OwnedBroker;
+
+impl OwnedBroker {
+    fn script(command: &str) {
+        let status = Command::new(common::repo_root().join("scripts/kafka.sh"))
+            .arg(command)
+            .env("KAFKA_INSTANCE", INSTANCE)
+            .env("KAFKA_PORT", PORT.to_string())
+            .env("KAFKA_CONTROLLER_PORT", CONTROLLER_PORT.to_string())
+            .status()
+            .expect("scripts/kafka.sh runs");
+        assert!(
+            status.success(),
+            "scripts/kafka.sh {command} for instance {INSTANCE} failed"
+        );
+    }
+
+    fn start() -> Self {
+        Self::script("up");
+        Self
+    }
+
+    fn pid() -> String {
+        let path = common::repo_root().join(format!(".kafka/{INSTANCE}/kafka.pid"));
+        std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .trim()
+            .to_string()
+    }
+
+    /// Freezes the broker process: connections stay open, nothing is answered.
+    fn stall(&self) {
+        assert!(
+            Command::new("kill")
+                .args(["-STOP", &Self::pid()])
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+
+    fn resume(&self) {
+        assert!(
+            Command::new("kill")
+                .args(["-CONT", &Self::pid()])
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+}
+
+impl Drop for OwnedBroker {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-CONT", &Self::pid()]).status();
+        Self::script("down");
+    }
+}
+
+fn address() -> String {
+    format!("localhost:{PORT}")
+}
+
+fn rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kb: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    kb * 1024
+}
+
+// Both scenarios share one owned broker, so they run in one test, one after the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outages_resolve_every_event_and_backpressure_holds_until_the_broker_returns() {
+    // Gate on the shared broker like every integration test: under `make test` the
+    // tooling to start brokers is there; plain `cargo test` without it skips.
+    if common::client_or_skip("outage").await.is_none() {
+        return;
+    }
+    let broker = OwnedBroker::start();
+    let mut connection = kafka_producer::config::ConnectionConfig {
+        brokers: vec![address()],
+        ..Default::default()
+    };
+    connection.connect_timeout = Duration::from_secs(10);
+    let client = connect::connect(&connection, Duration::from_secs(10))
+        .await
+        .unwrap();
+
+    // 1. Broker killed: every accepted event resolves as timed out within timeout + 1 s.
+    let topic = common::unique_topic("outage-kill");
+    common::create_topic(&client, &topic, 3).await;
+    let mut config = common::config_for(&topic);
+    config.connection.brokers = vec![address()];
+    let timeout = config.message_timeout; // the default, 5 s
+    let producer = Producer::connect(config).await.unwrap();
+    OwnedBroker::script("kill9");
+    let mut generator = Generator::new(1, 1000);
+    let mut reports = Vec::new();
+    for i in 0..3000 {
+        let event = generator.next_event(1_700_000_000_000 + i);
+        reports.push((Instant::now(), producer.send(&event).await.unwrap()));
+    }
+    for (accepted_at, report) in reports {
+        let outcome = report.await;
+        let waited = accepted_at.elapsed();
+        assert!(
+            waited <= timeout + Duration::from_secs(1),
+            "report after {waited:?}"
+        );
+        match outcome {
+            Err(DeliveryError::TimedOutInFlight { .. } | DeliveryError::TimedOutQueued { .. }) => {}
+            other => panic!("expected a timeout with the broker dead, got {other:?}"),
+        }
+    }
+    let m = producer.metrics();
+    assert_eq!(m.accepted, 3000);
+    assert_eq!(
+        m.delivered + m.failed(),
+        m.accepted,
+        "every accepted event reported: {m:?}"
+    );
+    producer.close().await;
+
+    // 2. Broker back, then stalled with a 1 MiB buffer: try_send fails fast, send waits,
+    // memory stays bounded, and everything is delivered once it resumes.
+    OwnedBroker::script("up");
+    let client = connect::connect(&connection, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let topic = common::unique_topic("outage-stall");
+    common::create_topic(&client, &topic, 3).await;
+    let mut config = common::config_for(&topic);
+    config.connection.brokers = vec![address()];
+    config.buffer_max_bytes = 1 << 20;
+    config.batch_max_bytes = 100_000;
+    config.message_timeout = Duration::from_secs(120);
+    let producer = Arc::new(Producer::connect(config).await.unwrap());
+    broker.stall();
+    let rss_before = rss_bytes();
+    let mut generator = Generator::new(2, 1000);
+    let mut reports = Vec::new();
+    let queue_full = loop {
+        let event = generator.next_event(1_700_000_000_000);
+        match producer.try_send(&event) {
+            Ok(report) => reports.push(report),
+            Err(e) => break e,
+        }
+        assert!(
+            reports.len() < 100_000,
+            "try_send never reported a full buffer"
+        );
+    };
+    assert_eq!(queue_full, SendError::QueueFull);
+    let admitted = reports.len();
+
+    // Far more than the buffer holds: these senders must wait, not pile up in memory.
+    let waiting = {
+        let producer = Arc::clone(&producer);
+        tokio::spawn(async move {
+            let mut generator = Generator::new(3, 1000);
+            let mut reports = Vec::new();
+            for _ in 0..50_000 {
+                let event = generator.next_event(1_700_000_000_000);
+                reports.push(producer.send(&event).await.unwrap());
+            }
+            reports
+        })
+    };
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(!waiting.is_finished(), "send did not wait for room");
+    let grown = rss_bytes().saturating_sub(rss_before);
+    assert!(
+        grown < 64 << 20,
+        "memory grew {grown} bytes with a 1 MiB buffer and 50000 waiting events"
+    );
+
+    broker.resume();
+    let mut delivered = 0;
+    for report in reports {
+        report.await.expect("delivered after the broker resumed");
+        delivered += 1;
+    }
+    for report in waiting.await.unwrap() {
+        report.await.expect("delivered after the broker resumed");
+        delivered += 1;
+    }
+    assert_eq!(delivered, admitted + 50_000);
+    producer.close().await;
+    let stored = reader::read_all(&client, &topic).await.unwrap();
+    assert_eq!(stored.len(), delivered, "records in the topic");
+    drop(broker);
+}
