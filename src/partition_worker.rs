@@ -50,14 +50,19 @@ pub(crate) struct WorkerContext {
     pub metrics: Arc<Metrics>,
 }
 
+/// A send's outcome: the offsets, the sink's error, or None when the message timeout
+/// passed first.
+type SendOutcome = Option<Result<Vec<i64>, SinkError>>;
+
+/// Who is waiting for each record of a batch, and since when.
+type Replies = Vec<(Instant, oneshot::Sender<crate::delivery::DeliveryResult>)>;
+
 /// The batch on the wire and the outcome its future will give.
 struct InFlight {
     seq: u64,
-    replies: Vec<(Instant, oneshot::Sender<crate::delivery::DeliveryResult>)>,
+    replies: Replies,
     bytes: usize,
-    outcome: std::pin::Pin<
-        Box<dyn std::future::Future<Output = Option<Result<Vec<i64>, SinkError>>> + Send>,
-    >,
+    outcome: std::pin::Pin<Box<dyn std::future::Future<Output = SendOutcome> + Send>>,
 }
 
 /// Runs until it is told to close (or every sender is gone) and all its records are
@@ -174,7 +179,7 @@ fn start_send<S: PartitionSink>(ctx: &WorkerContext, sink: &Arc<S>, batch: Batch
 }
 
 /// Turns the outcome of a send into one report per record, then gives the room back.
-fn finish_send(ctx: &WorkerContext, sent: InFlight, outcome: Option<Result<Vec<i64>, SinkError>>) {
+fn finish_send(ctx: &WorkerContext, sent: InFlight, outcome: SendOutcome) {
     let partition = ctx.partition;
     let count = sent.replies.len();
     match outcome {
@@ -232,11 +237,7 @@ fn fail_batch(ctx: &WorkerContext, batch: Batch, error: DeliveryError) {
     ctx.buffer.release(count, bytes);
 }
 
-fn report_failure(
-    ctx: &WorkerContext,
-    replies: Vec<(Instant, oneshot::Sender<crate::delivery::DeliveryResult>)>,
-    error: DeliveryError,
-) {
+fn report_failure(ctx: &WorkerContext, replies: Replies, error: DeliveryError) {
     ctx.metrics.record_failed(&error, replies.len() as u64);
     for (_, reply) in replies {
         let _ = reply.send(Err(error.clone()));
