@@ -68,19 +68,59 @@ fn backoff(deadline: Duration) -> BackoffConfig {
     }
 }
 
-/// Connects to the cluster; fails within `connect_timeout` if no broker answers.
+/// Connects to the cluster; fails within `connect_timeout` if no broker answers, and at
+/// once when a broker refuses the credentials or the TLS handshake (no retry storm).
 /// `retry_deadline` bounds each later request's internal retries.
 pub async fn connect(
     config: &ConnectionConfig,
     retry_deadline: Duration,
 ) -> Result<Client, ConnectError> {
+    let brokers = config.brokers.join(",");
+    let give_up_at = tokio::time::Instant::now() + config.connect_timeout;
+    // Probe with short internal retries so each attempt surfaces its real error; only
+    // "nobody answers" is worth trying again.
+    let mut last_unreachable = None;
+    loop {
+        let probe = builder(config, PROBE_RETRY_DEADLINE)?.build();
+        match tokio::time::timeout_at(give_up_at, probe).await {
+            Ok(Ok(_)) => break,
+            Ok(Err(e)) => match explain(&e, &brokers) {
+                unreachable @ ConnectError::Unreachable { .. } => {
+                    if tokio::time::Instant::now() + PROBE_PAUSE >= give_up_at {
+                        return Err(unreachable);
+                    }
+                    last_unreachable = Some(unreachable);
+                    tokio::time::sleep(PROBE_PAUSE).await;
+                }
+                fatal => return Err(fatal),
+            },
+            Err(_) => {
+                return Err(last_unreachable.unwrap_or(ConnectError::Unreachable {
+                    brokers,
+                    detail: format!("no answer within {:?}", config.connect_timeout),
+                }));
+            }
+        }
+    }
+    let retry_deadline = retry_deadline.max(Duration::from_millis(100));
+    builder(config, retry_deadline)?
+        .build()
+        .await
+        .map_err(|e| explain(&e, &brokers))
+}
+
+/// How long one connection probe retries inside rskafka before showing its error.
+const PROBE_RETRY_DEADLINE: Duration = Duration::from_millis(300);
+/// Pause between probes while no broker answers.
+const PROBE_PAUSE: Duration = Duration::from_millis(250);
+
+fn builder(
+    config: &ConnectionConfig,
+    retry_deadline: Duration,
+) -> Result<ClientBuilder, ConnectError> {
     let mut builder = ClientBuilder::new(config.brokers.clone())
         .client_id("kafka-producer")
-        .backoff_config(backoff(
-            retry_deadline
-                .min(config.connect_timeout)
-                .max(Duration::from_millis(100)),
-        ));
+        .backoff_config(backoff(retry_deadline));
     if config.tls {
         builder = builder.tls_config(Arc::new(tls_config(config)?));
     }
@@ -92,15 +132,7 @@ pub async fn connect(
             SaslMechanism::ScramSha512 => SaslConfig::ScramSha512(credentials),
         });
     }
-    let brokers = config.brokers.join(",");
-    match tokio::time::timeout(config.connect_timeout, builder.build()).await {
-        Ok(Ok(client)) => Ok(client),
-        Ok(Err(e)) => Err(explain(&e, &brokers)),
-        Err(_) => Err(ConnectError::Unreachable {
-            brokers,
-            detail: format!("no answer within {:?}", config.connect_timeout),
-        }),
-    }
+    Ok(builder)
 }
 
 /// Turns an rskafka connection-time error into the cause a user can act on.
@@ -114,6 +146,15 @@ fn explain(error: &RskafkaError, brokers: &str) -> ConnectError {
         ConnectError::Tls { detail }
     } else if matches!(error, RskafkaError::ServerError { .. }) {
         ConnectError::Cluster { detail }
+    } else if lower.contains("early eof") {
+        // The broker hung up on our first request: a TLS or SASL listener we spoke
+        // plaintext to.
+        ConnectError::Unreachable {
+            brokers: brokers.to_string(),
+            detail: format!(
+                "{detail}; the port may be a TLS or SASL listener: set KAFKA_TLS / KAFKA_USERNAME"
+            ),
+        }
     } else {
         ConnectError::Unreachable {
             brokers: brokers.to_string(),

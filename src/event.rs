@@ -1,3 +1,35 @@
 //! The `UserEvent` schema compiled from proto/user_event.proto by build.rs.
 
 include!(concat!(env!("OUT_DIR"), "/events.rs"));
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prost::Message;
+
+    #[test]
+    fn fully_populated_event_round_trips_with_the_schema_field_numbers() {
+        let event = UserEvent {
+            event_id: "id".into(),
+            timestamp: 1,
+            user_id: "u7".into(),
+            event_type: EventType::UserLogin as i32,
+            data: Some(UserEventData {
+                email: Some("a@b".into()),
+                username: Some("al".into()),
+                metadata: [("k".to_string(), "v".to_string())].into(),
+            }),
+        };
+        let bytes = event.encode_to_vec();
+        // Hand-computed: field 1 (event_id, length-delimited) = tag 0x0a, len 2, "id";
+        // field 2 (timestamp, varint) = tag 0x10, 1; field 3 (user_id) = tag 0x1a, len 2, "u7";
+        // field 4 (event_type, varint) = tag 0x20, USER_LOGIN = 2.
+        assert_eq!(
+            &bytes[..12],
+            &[0x0a, 2, b'i', b'd', 0x10, 1, 0x1a, 2, b'u', b'7', 0x20, 2]
+        );
+        // Field 5 (data, length-delimited) = tag 0x2a.
+        assert_eq!(bytes[12], 0x2a);
+        assert_eq!(UserEvent::decode(bytes.as_slice()).unwrap(), event);
+    }
+}

@@ -317,3 +317,53 @@ async fn missing_topic_without_create_topic_fails_with_exit_code_3() {
     );
     assert!(stderr.contains("--create-topic"), "{stderr}");
 }
+
+#[test]
+fn schema_check_accepts_a_compatible_change_and_rejects_a_breaking_one() {
+    let dir = std::env::temp_dir().join(format!("schema-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let compatible = dir.join("compatible.proto");
+    let breaking = dir.join("breaking.proto");
+    let current = kafka_producer::schema::USER_EVENT_PROTO;
+    std::fs::write(
+        &compatible,
+        current.replace(
+            "  map<string, string> metadata = 3;",
+            "  map<string, string> metadata = 3;\n  optional string country = 4;",
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        &breaking,
+        current.replace("int64 timestamp = 2;", "string timestamp = 2;"),
+    )
+    .unwrap();
+
+    let out = run(&["schema", "check", compatible.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    let out = run(&["schema", "check", breaking.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("timestamp (field 2): type changed from int64 to string"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn schema_configmap_is_yaml_with_the_proto_as_data() {
+    let out = run(&["schema", "configmap", "--namespace", "events"]);
+    assert_eq!(out.status.code(), Some(0));
+    let docs = yaml_rust2::YamlLoader::load_from_str(&text(&out.stdout)).unwrap();
+    assert_eq!(docs[0]["kind"].as_str(), Some("ConfigMap"));
+    assert_eq!(
+        docs[0]["metadata"]["name"].as_str(),
+        Some("protobuf-schemas")
+    );
+    assert_eq!(
+        docs[0]["data"]["user_event.proto"].as_str(),
+        Some(kafka_producer::schema::USER_EVENT_PROTO)
+    );
+    let show = run(&["schema", "show"]);
+    assert_eq!(text(&show.stdout), kafka_producer::schema::USER_EVENT_PROTO);
+}
