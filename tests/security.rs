@@ -71,6 +71,9 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// Environment variables for one run of the binary.
+type Env = Vec<(&'static str, String)>;
+
 fn sasl(mechanism: &str, password: &str) -> Vec<(&'static str, String)> {
     vec![
         ("KAFKA_USERNAME", "alice".to_string()),
@@ -96,7 +99,7 @@ async fn every_secured_listener_accepts_good_credentials_and_refuses_bad_ones_fa
     let topic = common::unique_topic("security");
     let broker = |port: u16| ("KAFKA_BROKER", format!("localhost:{port}"));
 
-    let good: Vec<(&str, Vec<(&str, String)>)> = vec![
+    let good: Vec<(&str, Env)> = vec![
         (
             "SASL_PLAINTEXT PLAIN",
             [vec![broker(SASL_PLAINTEXT)], sasl("PLAIN", PASSWORD)].concat(),
@@ -127,7 +130,7 @@ async fn every_secured_listener_accepts_good_credentials_and_refuses_bad_ones_fa
         assert_eq!(summary["delivered"], 200, "{name}: {summary}");
     }
 
-    let bad: Vec<(&str, Vec<(&str, String)>, &str)> = vec![
+    let bad: Vec<(&str, Env, &str)> = vec![
         (
             "wrong password",
             [
