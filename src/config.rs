@@ -26,6 +26,9 @@ pub const DEFAULT_MESSAGE_TIMEOUT: Duration = Duration::from_millis(5_000);
 pub const DEFAULT_BUFFER_MAX_BYTES: u64 = 1 << 30;
 /// Events accepted but not yet reported: `queue.buffering.max.messages` as the original set it.
 pub const DEFAULT_BUFFER_MAX_RECORDS: usize = 100_000;
+/// How often the topic's partition count is read again, so partitions added while the
+/// producer runs get traffic: librdkafka `topic.metadata.refresh.interval.ms` default.
+pub const DEFAULT_METADATA_REFRESH: Duration = Duration::from_secs(300);
 /// Largest value accepted for the buffer, so one event's size always fits a permit count.
 pub const MAX_BUFFER_MAX_BYTES: u64 = u32::MAX as u64;
 
@@ -166,6 +169,7 @@ pub struct ProducerConfig {
     pub buffer_max_records: usize,
     pub compression: CompressionCodec,
     pub partitioner: Partitioner,
+    pub metadata_refresh: Duration,
 }
 
 impl Default for ProducerConfig {
@@ -181,6 +185,7 @@ impl Default for ProducerConfig {
             buffer_max_records: DEFAULT_BUFFER_MAX_RECORDS,
             compression: CompressionCodec::default(),
             partitioner: Partitioner::default(),
+            metadata_refresh: DEFAULT_METADATA_REFRESH,
         }
     }
 }
@@ -264,6 +269,12 @@ impl ProducerConfig {
             return bad(format!(
                 "buffer-max-bytes {} is out of range (batch-max-bytes {} ..= {} bytes)",
                 self.buffer_max_bytes, self.batch_max_bytes, MAX_BUFFER_MAX_BYTES
+            ));
+        }
+        if self.metadata_refresh < Duration::from_millis(100) {
+            return bad(format!(
+                "metadata-refresh-ms {} is out of range (at least 100)",
+                self.metadata_refresh.as_millis()
             ));
         }
         if self.buffer_max_records < 1 {

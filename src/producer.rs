@@ -9,8 +9,8 @@
 //! ```
 
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -106,22 +106,60 @@ impl From<ConnectError> for StartError {
 /// # Ok(()) }
 /// ```
 pub struct Producer {
-    workers: Vec<mpsc::UnboundedSender<Command>>,
-    handles: std::sync::Mutex<Vec<JoinHandle<()>>>,
-    buffer: Arc<Buffer>,
-    metrics: Arc<Metrics>,
+    shared: Arc<Shared>,
     partitioner: Partitioner,
     /// Spreads events without a user id over partitions.
     keyless_counter: AtomicU32,
     batch_max_bytes: usize,
     buffer_max_bytes: u64,
     closed: AtomicBool,
+    /// Re-reads the partition count; stopped by `close`.
+    refresher: std::sync::Mutex<Option<JoinHandle<()>>>,
+}
+
+/// Most partitions one producer serves: the worker slots are allocated up front so
+/// `send` finds a worker without a lock even while partitions are being added.
+pub const MAX_PARTITIONS: usize = 4096;
+
+/// What the producer handle shares with its partition-count refresher.
+struct Shared {
+    /// One slot per partition; filled once, in partition order, before
+    /// `partition_count` is raised to cover it.
+    workers: Box<[OnceLock<mpsc::UnboundedSender<Command>>]>,
+    /// Partitions `send` spreads over; only grows.
+    partition_count: AtomicU32,
+    handles: std::sync::Mutex<Vec<JoinHandle<()>>>,
+    buffer: Arc<Buffer>,
+    metrics: Arc<Metrics>,
+    limits: BatchLimits,
+    compression: rskafka::client::partition::Compression,
+}
+
+impl Shared {
+    /// Starts the worker of the next partition over `sink`.
+    fn add_partition<S: PartitionSink>(&self, partition: usize, sink: S) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let ctx = WorkerContext {
+            partition: partition as i32,
+            limits: self.limits,
+            compression: self.compression,
+            buffer: Arc::clone(&self.buffer),
+            metrics: Arc::clone(&self.metrics),
+        };
+        let handle = tokio::spawn(partition_worker::run(ctx, Arc::new(sink), rx));
+        self.handles.lock().expect("not poisoned").push(handle);
+        if self.workers[partition].set(tx).is_err() {
+            unreachable!("partition {partition} started twice");
+        }
+        self.partition_count
+            .fetch_max(partition as u32 + 1, Ordering::Release);
+    }
 }
 
 impl fmt::Debug for Producer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Producer")
-            .field("partitions", &self.workers.len())
+            .field("partitions", &self.partition_count())
             .finish_non_exhaustive()
     }
 }
@@ -138,54 +176,63 @@ impl Producer {
             sinks.push(connect::partition_client(&client, &config.topic, p).await?);
         }
         tracing::info!(topic = %config.topic, partitions, "producer connected");
-        Ok(Self::with_sinks(&config, sinks))
+        let producer = Self::with_sinks(&config, sinks);
+        let refresher = tokio::spawn(refresh_partitions(
+            std::sync::Arc::downgrade(&producer.shared),
+            client,
+            config.topic.clone(),
+            config.metadata_refresh,
+        ));
+        *producer.refresher.lock().expect("not poisoned") = Some(refresher);
+        Ok(producer)
     }
 
     /// Starts a producer over ready-made sinks, one per partition (index = partition).
     /// Used by `connect`, and by tests with a mock sink. The config must be valid.
     pub fn with_sinks<S: PartitionSink>(config: &ProducerConfig, sinks: Vec<S>) -> Self {
         assert!(!sinks.is_empty(), "a topic has at least one partition");
-        let buffer = Arc::new(Buffer::new(
-            config.buffer_max_bytes,
-            config.buffer_max_records,
-        ));
-        let metrics = Arc::new(Metrics::default());
-        let limits = BatchLimits {
-            max_records: config.batch_max_records,
-            max_bytes: config.batch_max_bytes,
-            linger: config.linger,
-            message_timeout: config.message_timeout,
-        };
-        let mut workers = Vec::with_capacity(sinks.len());
-        let mut handles = Vec::with_capacity(sinks.len());
+        assert!(
+            sinks.len() <= MAX_PARTITIONS,
+            "more than {MAX_PARTITIONS} partitions"
+        );
+        let shared = Arc::new(Shared {
+            workers: (0..MAX_PARTITIONS).map(|_| OnceLock::new()).collect(),
+            partition_count: AtomicU32::new(0),
+            handles: std::sync::Mutex::new(Vec::new()),
+            buffer: Arc::new(Buffer::new(
+                config.buffer_max_bytes,
+                config.buffer_max_records,
+            )),
+            metrics: Arc::new(Metrics::default()),
+            limits: BatchLimits {
+                max_records: config.batch_max_records,
+                max_bytes: config.batch_max_bytes,
+                linger: config.linger,
+                message_timeout: config.message_timeout,
+            },
+            compression: config.compression.to_rskafka(),
+        });
         for (partition, sink) in sinks.into_iter().enumerate() {
-            let (tx, rx) = mpsc::unbounded_channel();
-            let ctx = WorkerContext {
-                partition: partition as i32,
-                limits,
-                compression: config.compression.to_rskafka(),
-                buffer: Arc::clone(&buffer),
-                metrics: Arc::clone(&metrics),
-            };
-            handles.push(tokio::spawn(partition_worker::run(ctx, Arc::new(sink), rx)));
-            workers.push(tx);
+            shared.add_partition(partition, sink);
         }
         Self {
-            workers,
-            handles: std::sync::Mutex::new(handles),
-            buffer,
-            metrics,
+            shared,
             partitioner: config.partitioner,
             keyless_counter: AtomicU32::new(0),
             batch_max_bytes: config.batch_max_bytes,
             buffer_max_bytes: config.buffer_max_bytes,
             closed: AtomicBool::new(false),
+            refresher: std::sync::Mutex::new(None),
         }
     }
 
     /// Number of partitions events are spread over.
     pub fn partition_count(&self) -> u32 {
-        self.workers.len() as u32
+        self.shared.partition_count.load(Ordering::Acquire)
+    }
+
+    fn workers(&self) -> impl Iterator<Item = &mpsc::UnboundedSender<Command>> {
+        self.shared.workers.iter().map_while(OnceLock::get)
     }
 
     /// Accepts the event, waiting for buffer room if needed (backpressure), and returns
@@ -194,7 +241,8 @@ impl Producer {
     /// user id are delivered in the order their `send` calls completed.
     pub async fn send(&self, event: &UserEvent) -> Result<DeliveryFuture, SendError> {
         let (record, size) = self.encode(event)?;
-        self.buffer
+        self.shared
+            .buffer
             .admit(size as u32)
             .await
             .map_err(|_| SendError::Closed)?;
@@ -204,10 +252,13 @@ impl Producer {
     /// Like `send`, but fails at once with `QueueFull` instead of waiting for room.
     pub fn try_send(&self, event: &UserEvent) -> Result<DeliveryFuture, SendError> {
         let (record, size) = self.encode(event)?;
-        self.buffer.try_admit(size as u32).map_err(|e| match e {
-            AdmitError::Full => SendError::QueueFull,
-            AdmitError::Closed => SendError::Closed,
-        })?;
+        self.shared
+            .buffer
+            .try_admit(size as u32)
+            .map_err(|e| match e {
+                AdmitError::Full => SendError::QueueFull,
+                AdmitError::Closed => SendError::Closed,
+            })?;
         self.enqueue(record, size)
     }
 
@@ -251,23 +302,23 @@ impl Producer {
             accepted_at: Instant::now(),
             reply,
         };
-        if self.workers[partition]
-            .send(Command::Record(pending))
-            .is_err()
-        {
+        let worker = self.shared.workers[partition]
+            .get()
+            .expect("partitions below the count have workers");
+        if worker.send(Command::Record(pending)).is_err() {
             // The worker stopped taking records (closed): the event was never accepted.
-            self.buffer.release(1, size);
+            self.shared.buffer.release(1, size);
             return Err(SendError::Closed);
         }
-        self.metrics.record_accepted();
+        self.shared.metrics.record_accepted();
         Ok(DeliveryFuture { receiver })
     }
 
     /// Sends every open batch now (ignoring linger) and completes when every event
     /// accepted before the call has its report. Cancelling it cancels only the wait.
     pub async fn flush(&self) {
-        let mut waits = Vec::with_capacity(self.workers.len());
-        for worker in &self.workers {
+        let mut waits = Vec::new();
+        for worker in self.workers() {
             let (done, wait) = oneshot::channel();
             if worker.send(Command::Flush(done)).is_ok() {
                 waits.push(wait);
@@ -283,11 +334,15 @@ impl Producer {
     /// every accepted event has its report and the workers have stopped.
     pub async fn close(&self) {
         self.closed.store(true, Ordering::Relaxed);
-        self.buffer.close();
-        for worker in &self.workers {
+        if let Some(refresher) = self.refresher.lock().expect("not poisoned").take() {
+            refresher.abort();
+            let _ = refresher.await;
+        }
+        self.shared.buffer.close();
+        for worker in self.workers() {
             let _ = worker.send(Command::Close);
         }
-        let handles = std::mem::take(&mut *self.handles.lock().expect("not poisoned"));
+        let handles = std::mem::take(&mut *self.shared.handles.lock().expect("not poisoned"));
         for handle in handles {
             let _ = handle.await;
         }
@@ -295,6 +350,50 @@ impl Producer {
 
     /// The counters as of now.
     pub fn metrics(&self) -> MetricsSnapshot {
-        self.metrics.snapshot()
+        self.shared.metrics.snapshot()
+    }
+}
+
+impl Drop for Producer {
+    fn drop(&mut self) {
+        if let Some(refresher) = self.refresher.lock().expect("not poisoned").take() {
+            refresher.abort();
+        }
+    }
+}
+
+/// Every `interval`, reads the topic's partition count and starts workers for partitions
+/// added since (Kafka partitions are only ever added). Ends when the producer is gone.
+async fn refresh_partitions(
+    shared: std::sync::Weak<Shared>,
+    client: rskafka::client::Client,
+    topic: String,
+    interval: std::time::Duration,
+) {
+    loop {
+        tokio::time::sleep(interval).await;
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        let known = shared.partition_count.load(Ordering::Acquire);
+        let now = match connect::partition_count(&client, &topic).await {
+            Ok(n) => n.min(MAX_PARTITIONS as u32),
+            Err(e) => {
+                tracing::warn!(%topic, error = %e, "partition count refresh failed");
+                continue;
+            }
+        };
+        for partition in known..now {
+            match connect::partition_client(&client, &topic, partition as i32).await {
+                Ok(sink) => shared.add_partition(partition as usize, sink),
+                Err(e) => {
+                    tracing::warn!(%topic, partition, error = %e, "cannot start new partition");
+                    break;
+                }
+            }
+        }
+        if now > known {
+            tracing::info!(%topic, from = known, to = shared.partition_count.load(Ordering::Acquire), "partitions added");
+        }
     }
 }

@@ -101,6 +101,15 @@ pub struct EngineArgs {
     #[arg(long, env = "KAFKA_COMPRESSION", default_value = "zstd", global = true)]
     pub compression: String,
 
+    /// How often the topic's partition count is re-read, in ms (topic.metadata.refresh.interval.ms).
+    #[arg(
+        long,
+        env = "KAFKA_METADATA_REFRESH_MS",
+        default_value_t = 300_000,
+        global = true
+    )]
+    pub metadata_refresh_ms: u64,
+
     /// Partitioner: murmur2 (Java client, librdkafka murmur2_random) or consistent_random.
     #[arg(
         long,
@@ -184,6 +193,7 @@ impl EngineArgs {
                 .partitioner
                 .parse::<Partitioner>()
                 .map_err(|e| option_error("partitioner", e))?,
+            metadata_refresh: Duration::from_millis(self.metadata_refresh_ms),
         };
         config.validate()?;
         Ok(config)
