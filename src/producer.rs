@@ -334,7 +334,8 @@ impl Producer {
     /// every accepted event has its report and the workers have stopped.
     pub async fn close(&self) {
         self.closed.store(true, Ordering::Relaxed);
-        if let Some(refresher) = self.refresher.lock().expect("not poisoned").take() {
+        let refresher = self.refresher.lock().expect("not poisoned").take();
+        if let Some(refresher) = refresher {
             refresher.abort();
             let _ = refresher.await;
         }
