@@ -40,3 +40,23 @@ test: kafka-up
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
 	KAFKA_PRODUCER_REQUIRE_BROKER=1 cargo test
+
+# ---------------------------------------------------------------------------
+# static builds (issue 6): fully static, stripped musl binaries for x86_64 and
+# aarch64 in dist/, cross compiled with cargo-zigbuild + zig (PyPI wheels, no
+# Docker); scripts/static.sh installs what it needs, idempotently.
+#   make static        dist/kafka-producer-{x86_64,aarch64}-linux-musl
+#   make test-static   builds them if missing, then --version, schema show and
+#                      a 300-event produce to the local broker with each (the
+#                      aarch64 one under qemu-aarch64-static)
+# ---------------------------------------------------------------------------
+.PHONY: static test-static
+
+static:
+	scripts/static.sh
+
+test-static:
+	scripts/test-static.sh
+# ---------------------------------------------------------------------------
+# end of static builds section
+# ---------------------------------------------------------------------------
