@@ -9,16 +9,16 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use rskafka::record::Record;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use crate::delivery::DeliveryResult;
+use crate::record::EncodedEvent;
 
 /// One accepted event on its way to the broker.
 #[derive(Debug)]
 pub(crate) struct Pending {
-    pub record: Record,
+    pub record: EncodedEvent,
     /// What the record counts against the buffer and the batch byte cap.
     pub bytes: usize,
     /// When `send` accepted it: the message timeout and the ack latency start here.
@@ -27,12 +27,12 @@ pub(crate) struct Pending {
 }
 
 /// A closed or open batch. Records and their reply handles are kept apart so the
-/// records can be handed to the wire as one `Vec` without copying.
+/// records can be turned into the wire's `Vec<Record>` in one pass.
 #[derive(Debug)]
 pub(crate) struct Batch {
     /// Order of closing within the partition; flush waits on it.
     pub seq: u64,
-    pub records: Vec<Record>,
+    pub records: Vec<EncodedEvent>,
     pub replies: Vec<(Instant, oneshot::Sender<DeliveryResult>)>,
     pub bytes: usize,
     /// Acceptance time of the first record: linger and expiry count from here.

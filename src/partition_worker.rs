@@ -23,6 +23,7 @@ use crate::accumulator::{Accumulator, Batch, BatchLimits, Pending};
 use crate::buffer::Buffer;
 use crate::delivery::{Delivered, DeliveryError};
 use crate::metrics::Metrics;
+use crate::record::EncodedEvent;
 use crate::sink::{PartitionSink, SinkError};
 
 /// Most commands taken from the channel per wake-up, so timers and the in-flight
@@ -166,6 +167,7 @@ fn start_send<S: PartitionSink>(ctx: &WorkerContext, sink: &Arc<S>, batch: Batch
     let sink = Arc::clone(sink);
     let compression = ctx.compression;
     let outcome = Box::pin(async move {
+        let records = records.into_iter().map(EncodedEvent::into_record).collect();
         timeout_at(deadline, sink.produce(records, compression))
             .await
             .ok()

@@ -25,7 +25,7 @@ use crate::event::UserEvent;
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::partition_worker::{self, Command, WorkerContext};
 use crate::partitioner::Partitioner;
-use crate::record;
+use crate::record::EncodedEvent;
 use crate::sink::PartitionSink;
 
 /// Why `send` / `try_send` did not accept an event. Nothing was queued: the event has
@@ -262,12 +262,12 @@ impl Producer {
         self.enqueue(record, size)
     }
 
-    fn encode(&self, event: &UserEvent) -> Result<(rskafka::record::Record, usize), SendError> {
+    fn encode(&self, event: &UserEvent) -> Result<(EncodedEvent, usize), SendError> {
         if self.closed.load(Ordering::Relaxed) {
             return Err(SendError::Closed);
         }
-        let record = record::to_record(event);
-        let size = record::encoded_size(&record);
+        let record = EncodedEvent::new(event);
+        let size = record.size();
         if size > self.batch_max_bytes {
             return Err(SendError::TooLarge {
                 size,
@@ -286,12 +286,8 @@ impl Producer {
     }
 
     /// Hands an admitted record to its partition's worker.
-    fn enqueue(
-        &self,
-        record: rskafka::record::Record,
-        size: usize,
-    ) -> Result<DeliveryFuture, SendError> {
-        let key = record.key.as_deref().unwrap_or_default();
+    fn enqueue(&self, record: EncodedEvent, size: usize) -> Result<DeliveryFuture, SendError> {
+        let key = record.key.as_slice();
         let partition =
             self.partitioner
                 .partition(key, self.partition_count(), &self.keyless_counter) as usize;
