@@ -1,0 +1,55 @@
+# syntax=docker/dockerfile:1
+# kafka-producer as a static musl binary on an empty (scratch) image.
+#
+#   docker build -t kafka-producer .
+#   docker run --rm kafka-producer --version
+#   docker compose up -d          # kafka + producer, see docker-compose.yml
+#
+# Default command: produce generated UserEvents until stopped (SIGTERM/Ctrl-C
+# delivers what was accepted, then exits), at PRODUCE_RATE events per second.
+# Configuration is by environment: KAFKA_BROKER, KAFKA_TOPIC, PRODUCE_RATE, ...
+# (`kafka-producer --help` lists every flag with its variable).
+#
+# Without Docker, `make static` builds the same kind of binary for x86_64 and
+# aarch64 (cargo-zigbuild); this image uses the plain musl toolchain instead.
+
+# ---- builder -----------------------------------------------------------------
+FROM rust:1.95-bookworm AS builder
+
+# musl-tools: musl-gcc, the C compiler for zstd-sys and ring on the musl target.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends musl-tools ca-certificates \
+    && rm -rf /var/lib/apt/lists/*
+RUN rustup target add x86_64-unknown-linux-musl
+
+ENV CC_x86_64_unknown_linux_musl=musl-gcc \
+    CARGO_PROFILE_RELEASE_DEBUG=0 \
+    CARGO_PROFILE_RELEASE_STRIP=symbols
+
+WORKDIR /src
+COPY Cargo.toml Cargo.lock build.rs ./
+COPY proto ./proto
+COPY src ./src
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/src/target \
+    cargo build --release --locked --target x86_64-unknown-linux-musl --bin kafka-producer \
+    && cp target/x86_64-unknown-linux-musl/release/kafka-producer /kafka-producer \
+    && /kafka-producer --version
+
+# ---- runtime -----------------------------------------------------------------
+FROM scratch
+
+COPY --from=builder /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
+COPY --from=builder /kafka-producer /kafka-producer
+
+ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt \
+    KAFKA_BROKER=localhost:9092 \
+    KAFKA_TOPIC=user.events \
+    PRODUCE_RATE=1000
+
+# Non-root (the conventional "nonroot" uid/gid; scratch has no /etc/passwd).
+USER 65532:65532
+
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["/kafka-producer"]
+CMD ["produce", "--create-topic", "--duration", "0"]
