@@ -367,3 +367,45 @@ fn schema_configmap_is_yaml_with_the_proto_as_data() {
     let show = run(&["schema", "show"]);
     assert_eq!(text(&show.stdout), kafka_producer::schema::USER_EVENT_PROTO);
 }
+
+#[tokio::test]
+async fn sigint_stops_producing_flushes_and_prints_the_summary() {
+    let Some(client) = common::client_or_skip("cli-sigint").await else {
+        return;
+    };
+    let topic = common::unique_topic("cli-sigint");
+    common::create_topic(&client, &topic, 3).await;
+    let child = bin()
+        .args([
+            "--topic",
+            &topic,
+            "produce",
+            "--duration",
+            "0",
+            "--rate",
+            "2000",
+            "--summary",
+            "json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let summary = json_summary(&out);
+    assert_eq!(summary["interrupted"], true, "{summary}");
+    assert!(summary["sent"].as_u64().unwrap() > 0, "{summary}");
+    assert_eq!(
+        summary["delivered"], summary["sent"],
+        "everything accepted was flushed: {summary}"
+    );
+    let stored = reader::read_all(&client, &topic).await.unwrap();
+    assert_eq!(stored.len() as u64, summary["delivered"].as_u64().unwrap());
+}
