@@ -27,9 +27,10 @@ ENV CC_x86_64_unknown_linux_musl=musl-gcc \
     CARGO_PROFILE_RELEASE_STRIP=symbols
 
 WORKDIR /src
-COPY Cargo.toml Cargo.lock build.rs ./
-COPY proto ./proto
-COPY src ./src
+# The whole context (.dockerignore leaves out target/, dist/, .kafka/, .git):
+# Cargo.toml names more than src/ (vendor/ patches, benches/ targets), and cargo
+# refuses a manifest whose targets or path dependencies are missing.
+COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked --target x86_64-unknown-linux-musl --bin kafka-producer \

@@ -98,7 +98,7 @@ for t in "${TARGETS[@]}"; do
     out="$DIST_DIR/kafka-producer-$arch-linux-musl"
     log "building $t"
     start=$SECONDS
-    cargo zigbuild --release --locked --target "$t" --bin kafka-producer ||
+    cargo zigbuild --release --target "$t" --bin kafka-producer ||
         die "cargo zigbuild --target $t failed"
     tdir=${CARGO_TARGET_DIR:-$ROOT/target}
     cp -f "$tdir/$t/release/kafka-producer" "$out.tmp"

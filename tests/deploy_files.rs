@@ -4,13 +4,13 @@
 //! listener, names its settings with the variables the binary reads, and the
 //! Dockerfile ships the static binary on `scratch`, as a non-root user.
 //!
-//! No Docker engine is needed (none runs in CI): the files are read as text. The
-//! compose file is read with a small indentation-based reader for the YAML subset
-//! it uses (block mappings, flow lists); a change to another YAML style makes these
-//! tests fail loudly rather than pass by accident.
+//! No Docker engine is needed (none runs in CI): the compose file is parsed as YAML
+//! (yaml-rust2), the Dockerfile and .dockerignore are read as text.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
+
+use yaml_rust2::{Yaml, YamlLoader};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -22,170 +22,65 @@ fn read(name: &str) -> String {
 }
 
 // ---------------------------------------------------------------------------
-// A reader for the YAML subset docker-compose.yml uses.
+// docker-compose.yml, parsed with yaml-rust2 (a dev-dependency), looked up by path.
 // ---------------------------------------------------------------------------
 
-/// One significant line: indentation and text (comments and blank lines dropped).
-#[derive(Clone, Copy, Debug)]
-struct Line<'a> {
-    indent: usize,
-    text: &'a str,
-}
+struct Compose(Yaml);
 
-fn yaml_lines(text: &str) -> Vec<Line<'_>> {
-    text.lines()
-        .filter_map(|raw| {
-            let trimmed = raw.trim_start();
-            if trimmed.is_empty() || trimmed.starts_with('#') {
-                return None;
-            }
-            assert!(
-                !raw.starts_with('\t'),
-                "tab indentation is not YAML: {raw:?}"
-            );
-            Some(Line {
-                indent: raw.len() - trimmed.len(),
-                text: trimmed.trim_end(),
-            })
-        })
-        .collect()
-}
+impl Compose {
+    fn load() -> Self {
+        let mut docs = YamlLoader::load_from_str(&read("docker-compose.yml"))
+            .unwrap_or_else(|e| panic!("docker-compose.yml is not YAML: {e}"));
+        assert_eq!(
+            docs.len(),
+            1,
+            "docker-compose.yml should be one YAML document"
+        );
+        Compose(docs.remove(0))
+    }
 
-/// A mapping node: its lines (all more indented than the key that owns it).
-#[derive(Clone, Debug)]
-struct Node<'a> {
-    lines: Vec<Line<'a>>,
-}
-
-/// What a key holds: an inline value (`key: value`), or a nested block.
-#[derive(Clone, Debug)]
-struct Entry<'a> {
-    inline: Option<String>,
-    block: Node<'a>,
-}
-
-impl<'a> Node<'a> {
-    fn top(text: &'a str) -> Self {
-        Node {
-            lines: yaml_lines(text),
+    fn node(&self, path: &[&str]) -> Option<&Yaml> {
+        let mut node = &self.0;
+        for key in path {
+            node = node.as_hash()?.get(&Yaml::String(key.to_string()))?;
         }
+        Some(node)
     }
 
-    fn base_indent(&self) -> Option<usize> {
-        self.lines.iter().map(|l| l.indent).min()
+    /// The keys of the mapping at `path` (empty if there is none).
+    fn keys(&self, path: &[&str]) -> Vec<String> {
+        self.node(path)
+            .and_then(Yaml::as_hash)
+            .map(|h| h.keys().filter_map(scalar_text).collect())
+            .unwrap_or_default()
     }
 
-    /// The keys of this mapping, in order.
-    fn keys(&self) -> Vec<String> {
-        let Some(base) = self.base_indent() else {
-            return Vec::new();
-        };
-        self.lines
-            .iter()
-            .filter(|l| l.indent == base && !l.text.starts_with("- "))
-            .filter_map(|l| l.text.split_once(':').map(|(k, _)| unquote(k)))
-            .collect()
-    }
-
-    fn entry(&self, key: &str) -> Option<Entry<'a>> {
-        let base = self.base_indent()?;
-        let start = self.lines.iter().position(|l| {
-            l.indent == base
-                && l.text
-                    .split_once(':')
-                    .is_some_and(|(k, _)| unquote(k) == key)
-        })?;
-        let (_, rest) = self.lines[start].text.split_once(':').unwrap();
-        let rest = rest.trim();
-        let block: Vec<Line<'a>> = self.lines[start + 1..]
-            .iter()
-            .take_while(|l| l.indent > base)
-            .copied()
-            .collect();
-        Some(Entry {
-            inline: (!rest.is_empty()).then(|| rest.to_string()),
-            block: Node { lines: block },
-        })
-    }
-
-    /// Follows a path of keys through nested mappings.
-    fn at(&self, path: &[&str]) -> Option<Entry<'a>> {
-        let (first, rest) = path.split_first()?;
-        let mut entry = self.entry(first)?;
-        for key in rest {
-            entry = entry.block.entry(key)?;
-        }
-        Some(entry)
-    }
-
-    /// The scalar at `path`, unquoted.
+    /// The scalar at `path`, as compose reads it (numbers and booleans as text).
     fn scalar(&self, path: &[&str]) -> Option<String> {
-        self.at(path)?.inline.map(|v| unquote(&v))
+        self.node(path).and_then(scalar_text)
     }
 
-    /// The list at `path`: a flow list `[a, "b"]` or a block list of `- item` lines.
+    /// The list of scalars at `path`.
     fn list(&self, path: &[&str]) -> Option<Vec<String>> {
-        let entry = self.at(path)?;
-        if let Some(inline) = entry.inline {
-            let inner = inline
-                .strip_prefix('[')
-                .and_then(|s| s.strip_suffix(']'))
-                .unwrap_or_else(|| panic!("{path:?} is neither a flow list nor a block: {inline}"));
-            return Some(split_flow(inner));
-        }
-        let base = entry.block.base_indent()?;
+        let items = self.node(path)?.as_vec()?;
         Some(
-            entry
-                .block
-                .lines
+            items
                 .iter()
-                .filter(|l| l.indent == base)
-                .filter_map(|l| l.text.strip_prefix("- ").map(unquote))
+                .map(|i| {
+                    scalar_text(i).unwrap_or_else(|| panic!("{path:?}: {i:?} is not a scalar"))
+                })
                 .collect(),
         )
     }
 }
 
-fn unquote(s: &str) -> String {
-    let s = s.trim();
-    for q in ['"', '\''] {
-        if s.len() >= 2 && s.starts_with(q) && s.ends_with(q) {
-            return s[1..s.len() - 1].to_string();
-        }
+fn scalar_text(y: &Yaml) -> Option<String> {
+    match y {
+        Yaml::String(s) | Yaml::Real(s) => Some(s.clone()),
+        Yaml::Integer(i) => Some(i.to_string()),
+        Yaml::Boolean(b) => Some(b.to_string()),
+        _ => None,
     }
-    s.to_string()
-}
-
-/// Splits the inside of a flow list on commas that are not inside quotes.
-fn split_flow(inner: &str) -> Vec<String> {
-    let mut items = Vec::new();
-    let mut current = String::new();
-    let mut quote: Option<char> = None;
-    for c in inner.chars() {
-        match (quote, c) {
-            (None, '"' | '\'') => {
-                quote = Some(c);
-                current.push(c);
-            }
-            (Some(q), _) if c == q => {
-                quote = None;
-                current.push(c);
-            }
-            (None, ',') => {
-                items.push(unquote(&current));
-                current.clear();
-            }
-            _ => current.push(c),
-        }
-    }
-    if !current.trim().is_empty() {
-        items.push(unquote(&current));
-    }
-    items
-}
-
-fn compose_text() -> String {
-    read("docker-compose.yml")
 }
 
 /// `${NAME:-default}` -> `default`, as compose interpolates with NAME unset.
@@ -295,13 +190,8 @@ fn help(args: &[&str]) -> String {
 
 #[test]
 fn compose_defines_the_kafka_and_producer_services() {
-    let text = compose_text();
-    let compose = Node::top(&text);
-    let services = compose
-        .entry("services")
-        .expect("compose has `services`")
-        .block;
-    let keys = services.keys();
+    let compose = Compose::load();
+    let keys = compose.keys(&["services"]);
     assert!(
         keys.contains(&"kafka".to_string()),
         "no kafka service: {keys:?}"
@@ -314,8 +204,7 @@ fn compose_defines_the_kafka_and_producer_services() {
 
 #[test]
 fn producer_starts_only_once_kafka_is_healthy() {
-    let text = compose_text();
-    let compose = Node::top(&text);
+    let compose = Compose::load();
     assert_eq!(
         compose
             .scalar(&["services", "producer", "depends_on", "kafka", "condition"])
@@ -335,8 +224,7 @@ fn producer_starts_only_once_kafka_is_healthy() {
 
 #[test]
 fn producer_is_built_from_this_repositorys_dockerfile() {
-    let text = compose_text();
-    let compose = Node::top(&text);
+    let compose = Compose::load();
     let context = compose
         .scalar(&["services", "producer", "build", "context"])
         .expect("producer has build.context");
@@ -357,13 +245,9 @@ fn producer_is_built_from_this_repositorys_dockerfile() {
 
 #[test]
 fn producer_is_configured_with_the_variables_the_readme_and_binary_use() {
-    let text = compose_text();
-    let compose = Node::top(&text);
-    let env = compose
-        .at(&["services", "producer", "environment"])
-        .expect("producer has an environment mapping")
-        .block;
-    let names = env.keys();
+    let compose = Compose::load();
+    let env = ["services", "producer", "environment"];
+    let names = compose.keys(&env);
     let readme = read("README.md");
     let cli_help = help(&[]);
     for name in ["KAFKA_BROKER", "KAFKA_TOPIC"] {
@@ -388,7 +272,9 @@ fn producer_is_configured_with_the_variables_the_readme_and_binary_use() {
         );
     }
     assert_eq!(
-        env.scalar(&["KAFKA_TOPIC"]).as_deref(),
+        compose
+            .scalar(&[&env[..], &["KAFKA_TOPIC"]].concat())
+            .as_deref(),
         Some("user.events"),
         "the producer's topic must be the README's user.events"
     );
@@ -400,8 +286,7 @@ fn producer_is_configured_with_the_variables_the_readme_and_binary_use() {
 
 #[test]
 fn producer_reaches_kafka_on_its_internal_listener() {
-    let text = compose_text();
-    let compose = Node::top(&text);
+    let compose = Compose::load();
     let broker = compose
         .scalar(&["services", "producer", "environment", "KAFKA_BROKER"])
         .expect("producer sets KAFKA_BROKER");
@@ -442,8 +327,7 @@ fn producer_reaches_kafka_on_its_internal_listener() {
 
 #[test]
 fn kafka_still_serves_the_host_on_localhost_9092() {
-    let text = compose_text();
-    let compose = Node::top(&text);
+    let compose = Compose::load();
     let ports = compose
         .list(&["services", "kafka", "ports"])
         .expect("kafka publishes ports");
@@ -473,8 +357,7 @@ fn kafka_still_serves_the_host_on_localhost_9092() {
 
 #[test]
 fn producer_produces_continuously_with_flags_the_binary_accepts() {
-    let text = compose_text();
-    let compose = Node::top(&text);
+    let compose = Compose::load();
     let command: Vec<String> = compose
         .list(&["services", "producer", "command"])
         .expect("producer has a command")
@@ -631,40 +514,139 @@ fn dockerfile_entrypoint_is_the_static_binary() {
     );
 }
 
-#[test]
-fn docker_build_context_has_the_sources_and_not_the_build_output() {
-    let ignore = read(".dockerignore");
-    let patterns: Vec<&str> = ignore
+/// The .dockerignore patterns, normalised (no leading/trailing slash).
+fn dockerignore_patterns() -> Vec<String> {
+    read(".dockerignore")
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(|l| l.trim_end_matches('/').trim_start_matches('/'))
-        .collect();
-    for excluded in ["target", ".kafka", "dist"] {
-        assert!(
-            patterns.contains(&excluded),
-            ".dockerignore does not exclude {excluded}/"
-        );
+        .map(|l| l.trim_end_matches('/').trim_start_matches('/').to_string())
+        .collect()
+}
+
+/// Whether a pattern (plain path, or `**/name`) excludes `path` or a parent of it.
+fn ignored(patterns: &[String], path: &str) -> bool {
+    let components: Vec<&str> = path.split('/').collect();
+    patterns.iter().any(|p| {
+        if p.starts_with('!') {
+            return false;
+        }
+        match p.strip_prefix("**/") {
+            Some(name) => components.contains(&name),
+            None => (1..=components.len()).any(|n| components[..n].join("/") == *p),
+        }
+    })
+}
+
+/// Files and folders that cargo needs to build the crate: the manifest and lock,
+/// build.rs and the proto it compiles, every `path = "..."` (lib, bins, benches,
+/// path dependencies, [patch] entries) and every [[bench]]/[[test]]/[[example]]
+/// declared by name only (cargo refuses a manifest whose declared targets are missing).
+fn paths_cargo_needs() -> Vec<String> {
+    let manifest = read("Cargo.toml");
+    let mut needed: Vec<String> = ["Cargo.toml", "Cargo.lock", "src", "proto"]
+        .map(String::from)
+        .to_vec();
+    if repo().join("build.rs").exists() {
+        needed.push("build.rs".into());
     }
-    // Everything the builder COPYs from the context exists and is not ignored.
-    let stages = dockerfile_stages();
-    for copy in stages.iter().flat_map(|s| args_of(s, "COPY")) {
-        if copy.starts_with("--from=") {
+    let quoted_after = |line: &str, key: &str| -> Option<String> {
+        let at = line.find(key)?;
+        let rest = line[at + key.len()..].trim_start().strip_prefix('=')?;
+        let rest = rest.trim_start().strip_prefix('"')?;
+        Some(rest[..rest.find('"')?].to_string())
+    };
+    let mut table = String::new();
+    let mut table_has_path = false;
+    let mut table_name: Option<String> = None;
+    let flush = |table: &str, has_path: bool, name: &Option<String>, needed: &mut Vec<String>| {
+        let dir = match table {
+            "[[bench]]" => "benches",
+            "[[test]]" => "tests",
+            "[[example]]" => "examples",
+            _ => return,
+        };
+        if let (false, Some(name)) = (has_path, name) {
+            let file = format!("{dir}/{name}.rs");
+            let folder = format!("{dir}/{name}/main.rs");
+            needed.push(if repo().join(&folder).exists() {
+                folder
+            } else {
+                file
+            });
+        }
+    };
+    for line in manifest.lines().map(str::trim) {
+        if line.starts_with('#') {
             continue;
         }
-        let parts: Vec<&str> = copy
-            .split_whitespace()
+        if line.starts_with('[') {
+            flush(&table, table_has_path, &table_name, &mut needed);
+            table = line.to_string();
+            table_has_path = false;
+            table_name = None;
+            continue;
+        }
+        if let Some(path) = quoted_after(line, "path") {
+            // `path = "..."` as a key or inside an inline table; not `xpath`.
+            if line.starts_with("path") || line.contains("{") {
+                needed.push(path);
+                table_has_path |= line.starts_with("path");
+            }
+        }
+        if line.starts_with("name") {
+            table_name = quoted_after(line, "name");
+        }
+    }
+    flush(&table, table_has_path, &table_name, &mut needed);
+    needed
+}
+
+#[test]
+fn docker_build_context_has_what_cargo_needs_and_not_the_build_output() {
+    let patterns = dockerignore_patterns();
+    for excluded in ["target", ".kafka", "dist"] {
+        assert!(
+            ignored(&patterns, excluded),
+            ".dockerignore does not exclude {excluded}/: {patterns:?}"
+        );
+    }
+    // What the builder stage copies from the context (not --from another stage).
+    let stages = dockerfile_stages();
+    let mut copied: Vec<String> = Vec::new();
+    for copy in stages.iter().flat_map(|s| args_of(s, "COPY")) {
+        let parts: Vec<&str> = copy.split_whitespace().collect();
+        if parts.iter().any(|p| p.starts_with("--from=")) {
+            continue;
+        }
+        let sources: Vec<&str> = parts
+            .iter()
+            .copied()
             .filter(|p| !p.starts_with("--"))
             .collect();
-        for source in &parts[..parts.len() - 1] {
-            assert!(
-                Path::new(&repo().join(source)).exists(),
-                "COPY {source}: no such file in the repo"
-            );
-            assert!(
-                !patterns.contains(source),
-                "COPY {source}, but .dockerignore excludes it"
+        for source in &sources[..sources.len() - 1] {
+            copied.push(
+                source
+                    .trim_start_matches("./")
+                    .trim_end_matches('/')
+                    .to_string(),
             );
         }
+    }
+    for path in paths_cargo_needs() {
+        assert!(
+            repo().join(&path).exists(),
+            "Cargo.toml needs {path}, which is not in the repo"
+        );
+        assert!(
+            !ignored(&patterns, &path),
+            "cargo needs {path}, but .dockerignore excludes it"
+        );
+        assert!(
+            copied
+                .iter()
+                .any(|c| c == "." || c == &path || path.starts_with(&format!("{c}/"))),
+            "cargo needs {path}, but the Dockerfile does not COPY it (copies: {copied:?})"
+        );
     }
 }
