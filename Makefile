@@ -60,3 +60,42 @@ test-static:
 # ---------------------------------------------------------------------------
 # end of static builds section
 # ---------------------------------------------------------------------------
+
+# ---------------------------------------------------------------------------
+# benchmarks (issue 5; see BENCHMARKS.md). Not part of `make test`.
+#   make bench         ours vs librdkafka side by side on the local broker:
+#                      benches/vs-librdkafka (own workspace, librdkafka built
+#                      with cmake), alternating runs, medians and ratios
+#                      (scripts/bench.sh). Quick run:
+#                      make bench BENCH_EVENTS=200000 BENCH_RUNS=1
+#   make bench-floor   the single-core floor, no network: criterion benchmark
+#                      benches/hot_path.rs (cargo bench --bench hot_path)
+#   make bench-sizes   bytes per event (JSON, protobuf, protobuf+zstd as the
+#                      broker stores it) and zstd/gzip/lz4/snappy on the same
+#                      events with the project's CLI (scripts/bench/sizes.sh)
+#   make bench-profile where ours spends its CPU: perf (software clock, DWARF
+#                      call graphs) over the timed phase of one run, by symbol,
+#                      category and owning caller (scripts/bench/profile.sh)
+# ---------------------------------------------------------------------------
+.PHONY: bench bench-floor bench-sizes bench-profile
+
+BENCH_EVENTS ?= 2000000
+BENCH_RUNS ?= 3
+
+bench:
+	BENCH_EVENTS=$(BENCH_EVENTS) BENCH_RUNS=$(BENCH_RUNS) scripts/bench.sh
+
+# Built with cargo, then run outside it, so the build lock is not held while it measures.
+bench-floor:
+	bin="$$(cargo bench --bench hot_path --no-run --message-format=json \
+	  | jq -r 'select(.target.name == "hot_path" and .executable != null) | .executable')"; \
+	  "$$bin" --bench
+
+bench-sizes: kafka-up build
+	scripts/bench/sizes.sh
+
+bench-profile:
+	scripts/bench/profile.sh
+# ---------------------------------------------------------------------------
+# end of benchmarks section
+# ---------------------------------------------------------------------------

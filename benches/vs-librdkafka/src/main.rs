@@ -1,0 +1,631 @@
+//! Side-by-side benchmark: the same pre-generated `UserEvent`s produced to Kafka by this
+//! project's producer (`ours`) or by librdkafka through the `rdkafka` crate (`librdkafka`),
+//! with the original producer's settings, awaiting every delivery report.
+//! Fed a mode and a topic by scripts/bench.sh; prints one JSON line per run.
+//!
+//! ```text
+//! vs-librdkafka <ours|librdkafka> --topic T [--broker H:P] [--events N] [--users N]
+//!               [--seed N] [--rate EVENTS_PER_S]
+//! vs-librdkafka sizes [--events N] [--users N] [--seed N]
+//! ```
+//!
+//! `sizes` needs no broker: bytes per event as JSON (`json_lines::event_to_json`) and as
+//! protobuf, and JSON compressed with zstd-3 and gzip-6 in 10,000-line blocks, with the
+//! compressors' speed on one core.
+//!
+//! Both modes: generate N events in memory first (not timed), then time from the first
+//! send to the last delivery report. Ack latency = from the moment a send was accepted
+//! to the moment the harness saw its delivery report; both sides store it in the same
+//! lock-free array, so neither pays more for being measured, and both see their reports
+//! on a thread of their own (librdkafka's poll thread; for ours, one collector thread
+//! awaiting each partition's `DeliveryFuture`s in order, off the producer's runtime).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use kafka_producer::event::UserEvent;
+use kafka_producer::generator::Generator;
+use kafka_producer::partitioner::Partitioner;
+use kafka_producer::record::{EVENT_TYPE_HEADER, event_type_name};
+
+/// Sends handed to a partition's report collector at a time (ours): small, so a report
+/// is never seen much later than it was made.
+const REPORT_CHUNK: usize = 32;
+
+/// The pacer sleeps only when it is this far ahead of schedule, on both sides, so both
+/// send in the same bursts of about one millisecond's worth of events.
+const PACER_SLACK: Duration = Duration::from_millis(1);
+
+/// How long a freshly created topic may take to appear in the metadata.
+const TOPIC_WAIT: Duration = Duration::from_secs(15);
+
+/// How long to wait for the last delivery reports before calling the run failed.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Ours,
+    Librdkafka,
+    Sizes,
+}
+
+#[derive(Debug, Clone)]
+struct Args {
+    mode: Mode,
+    broker: String,
+    topic: String,
+    events: usize,
+    users: u64,
+    seed: u64,
+    rate: Option<f64>,
+}
+
+fn usage() -> ! {
+    eprintln!(
+        "usage: vs-librdkafka <ours|librdkafka> --topic T [--broker H:P] [--events N] [--users N] [--seed N] [--rate EVENTS_PER_S]\n       vs-librdkafka sizes [--events N] [--users N] [--seed N]"
+    );
+    std::process::exit(2);
+}
+
+fn parse_args() -> Args {
+    let mut it = std::env::args().skip(1);
+    let mode = match it.next().as_deref() {
+        Some("ours") => Mode::Ours,
+        Some("librdkafka") => Mode::Librdkafka,
+        Some("sizes") => Mode::Sizes,
+        _ => usage(),
+    };
+    let mut args = Args {
+        mode,
+        broker: std::env::var("KAFKA_BROKER").unwrap_or_else(|_| "localhost:9092".into()),
+        topic: String::new(),
+        events: 2_000_000,
+        users: 100_000,
+        seed: 1,
+        rate: None,
+    };
+    while let Some(flag) = it.next() {
+        let value = it.next().unwrap_or_else(|| usage());
+        let bad = |what: &str| -> ! {
+            eprintln!("invalid value for {flag}: {value} ({what})");
+            std::process::exit(2);
+        };
+        match flag.as_str() {
+            "--broker" => args.broker = value,
+            "--topic" => args.topic = value,
+            "--events" => args.events = value.parse().unwrap_or_else(|_| bad("a count")),
+            "--users" => args.users = value.parse().unwrap_or_else(|_| bad("a count")),
+            "--seed" => args.seed = value.parse().unwrap_or_else(|_| bad("a number")),
+            "--rate" => {
+                let rate: f64 = value.parse().unwrap_or_else(|_| bad("events per second"));
+                if !(rate > 0.0 && rate.is_finite()) {
+                    bad("must be > 0");
+                }
+                args.rate = Some(rate);
+            }
+            _ => usage(),
+        }
+    }
+    if args.topic.is_empty() && args.mode != Mode::Sizes {
+        usage();
+    }
+    args
+}
+
+/// The events of a run, made before the clock starts.
+struct Workload {
+    events: Vec<UserEvent>,
+    /// Encoded value bytes plus key bytes of all events: what MB/s counts.
+    payload_bytes: u64,
+}
+
+fn generate(args: &Args) -> Workload {
+    use prost::Message;
+    let base_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_millis() as i64;
+    let mut generator = Generator::new(args.seed, args.users);
+    let mut payload_bytes = 0u64;
+    let events: Vec<UserEvent> = (0..args.events)
+        .map(|i| {
+            // About 1,000 events per millisecond: realistic, and never far in the future.
+            let event = generator.next_event(base_ms + (i / 1000) as i64);
+            payload_bytes += (event.encoded_len() + event.user_id.len()) as u64;
+            event
+        })
+        .collect();
+    Workload {
+        events,
+        payload_bytes,
+    }
+}
+
+/// Ack latencies in microseconds, one slot per delivered event, filled from any thread.
+struct Latencies {
+    slots: Vec<AtomicU32>,
+    next: AtomicUsize,
+    failures: AtomicU64,
+}
+
+impl Latencies {
+    fn new(n: usize) -> Self {
+        Self {
+            slots: (0..n).map(|_| AtomicU32::new(0)).collect(),
+            next: AtomicUsize::new(0),
+            failures: AtomicU64::new(0),
+        }
+    }
+
+    fn record(&self, latency: Duration, ok: bool) {
+        if !ok {
+            self.failures.fetch_add(1, Ordering::Relaxed);
+        }
+        let i = self.next.fetch_add(1, Ordering::Relaxed);
+        if let Some(slot) = self.slots.get(i) {
+            slot.store(
+                latency.as_micros().min(u32::MAX as u128) as u32,
+                Ordering::Relaxed,
+            );
+        }
+    }
+
+    fn reported(&self) -> usize {
+        self.next.load(Ordering::Acquire)
+    }
+
+    /// p50 and p99 in milliseconds.
+    fn percentiles(&self) -> (f64, f64) {
+        let n = self.reported().min(self.slots.len());
+        let mut v: Vec<u32> = self.slots[..n]
+            .iter()
+            .map(|s| s.load(Ordering::Relaxed))
+            .collect();
+        if v.is_empty() {
+            return (0.0, 0.0);
+        }
+        v.sort_unstable();
+        let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize] as f64 / 1000.0;
+        (at(0.50), at(0.99))
+    }
+}
+
+/// Paces sends to `rate` events/s: event i is due at start + i/rate; sleeps only when more
+/// than `PACER_SLACK` ahead.
+struct Pacer {
+    start: Instant,
+    rate: f64,
+}
+
+impl Pacer {
+    /// How long to sleep before sending event `i`, if at all.
+    fn delay(&self, i: usize) -> Option<Duration> {
+        let due = self.start + Duration::from_secs_f64(i as f64 / self.rate);
+        let now = Instant::now();
+        (due > now + PACER_SLACK).then(|| due - now)
+    }
+}
+
+/// User + system CPU time of the whole process so far (all threads).
+fn cpu_time() -> Duration {
+    // SAFETY: getrusage only writes the struct we pass.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+/// A `Vm...:` line of /proc/self/status, in MB.
+fn proc_status_mb(field: &str) -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb * 1024.0 / 1e6)
+}
+
+/// CLOCK_MONOTONIC now, in seconds: the clock of `perf record -k CLOCK_MONOTONIC`.
+fn monotonic_s() -> f64 {
+    let mut ts: libc::timespec = unsafe { std::mem::zeroed() };
+    // SAFETY: clock_gettime only writes the struct we pass.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
+}
+
+/// What the timed part of a run measured.
+struct RunResult {
+    wall: Duration,
+    cpu: Duration,
+    extra: String,
+}
+
+fn main() {
+    let args = parse_args();
+    let generate_start = Instant::now();
+    let workload = generate(&args);
+    let generate_s = generate_start.elapsed().as_secs_f64();
+    let rss_after_generate_mb = proc_status_mb("VmRSS:");
+    if args.mode == Mode::Sizes {
+        sizes(&workload);
+        return;
+    }
+    let latencies = Arc::new(Latencies::new(args.events));
+
+    // The timed phase on CLOCK_MONOTONIC, so a profile can be cut to it
+    // (`perf record -k CLOCK_MONOTONIC`, then `perf report --time START,END`).
+    let phase_start_s = monotonic_s();
+    let result = match args.mode {
+        Mode::Ours => run_ours(&args, &workload, &latencies),
+        Mode::Librdkafka => run_librdkafka(&args, &workload, &latencies),
+        Mode::Sizes => unreachable!("handled above"),
+    };
+    let phase_end_s = monotonic_s();
+
+    let secs = result.wall.as_secs_f64().max(1e-9);
+    let reported = latencies.reported();
+    let failures = latencies.failures.load(Ordering::Relaxed);
+    let delivered = reported as u64 - failures;
+    let (p50, p99) = latencies.percentiles();
+    let peak_rss_mb = proc_status_mb("VmHWM:");
+    println!(
+        concat!(
+            "{{\"mode\":\"{}\",\"topic\":\"{}\",\"events\":{},\"delivered\":{},\"failures\":{},",
+            "\"unreported\":{},\"rate\":{},\"wall_s\":{:.3},\"events_per_s\":{:.0},\"mb_per_s\":{:.2},",
+            "\"ack_p50_ms\":{:.3},\"ack_p99_ms\":{:.3},\"send_cpu_s\":{:.3},\"send_cpu_s_per_m\":{:.3},",
+            "\"generate_s\":{:.3},\"rss_after_generate_mb\":{:.1},\"peak_rss_mb\":{:.1},",
+            "\"peak_rss_above_events_mb\":{:.1},\"phase_monotonic_s\":[{:.6},{:.6}]{}}}"
+        ),
+        match args.mode {
+            Mode::Ours => "ours",
+            Mode::Librdkafka => "librdkafka",
+            Mode::Sizes => "sizes",
+        },
+        args.topic,
+        args.events,
+        delivered,
+        failures,
+        args.events - reported.min(args.events),
+        args.rate.map_or("null".to_string(), |r| format!("{r}")),
+        secs,
+        delivered as f64 / secs,
+        workload.payload_bytes as f64 / secs / 1e6,
+        p50,
+        p99,
+        result.cpu.as_secs_f64(),
+        result.cpu.as_secs_f64() / (args.events.max(1) as f64 / 1e6),
+        generate_s,
+        rss_after_generate_mb,
+        peak_rss_mb,
+        (peak_rss_mb - rss_after_generate_mb).max(0.0),
+        phase_start_s,
+        phase_end_s,
+        result.extra,
+    );
+    if failures > 0 || reported < args.events {
+        std::process::exit(1);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// ours: kafka_producer::Producer
+// ---------------------------------------------------------------------------------------
+
+type ReportChunk = Vec<(Instant, kafka_producer::DeliveryFuture)>;
+
+fn run_ours(args: &Args, workload: &Workload, latencies: &Arc<Latencies>) -> RunResult {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime starts");
+    // The report collectors run on their own thread, like librdkafka's poll thread, so
+    // they see a report when it is made rather than when the producer's busy runtime
+    // gets round to them.
+    let collector_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("report-collector")
+        .enable_all()
+        .build()
+        .expect("collector runtime starts");
+    runtime.block_on(async {
+        use kafka_producer::config::ConnectionConfig;
+        use kafka_producer::{Producer, ProducerConfig};
+        let config = ProducerConfig {
+            connection: ConnectionConfig {
+                brokers: vec![args.broker.clone()],
+                ..ConnectionConfig::default()
+            },
+            topic: args.topic.clone(),
+            // Everything else is the default, which is the original producer's settings:
+            // zstd, 10,000 records / 1,000,000 bytes per batch, linger 5 ms, message
+            // timeout 5 s, 1 GiB / 100,000 events buffered, murmur2, acks=all.
+            ..ProducerConfig::default()
+        };
+        // A topic created a moment ago may not be in the broker's metadata yet.
+        let deadline = Instant::now() + TOPIC_WAIT;
+        let producer = loop {
+            match Producer::connect(config.clone()).await {
+                Ok(producer) => break producer,
+                Err(e) if Instant::now() >= deadline => panic!("cannot start the producer: {e}"),
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        };
+        let partitions = producer.partition_count();
+
+        // One collector per partition: a partition's reports complete in send order, so
+        // awaiting them in order sees each one when it is made.
+        let mut senders = Vec::new();
+        let mut collectors = Vec::new();
+        let collector_runtime = collector_runtime.handle().clone();
+        for _ in 0..partitions {
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<ReportChunk>();
+            let latencies = Arc::clone(latencies);
+            collectors.push(collector_runtime.spawn(async move {
+                while let Some(chunk) = rx.recv().await {
+                    for (accepted_at, report) in chunk {
+                        let ok = report.await.is_ok();
+                        latencies.record(accepted_at.elapsed(), ok);
+                    }
+                }
+            }));
+            senders.push(tx);
+        }
+        let mut chunks: Vec<ReportChunk> = (0..partitions)
+            .map(|_| Vec::with_capacity(REPORT_CHUNK))
+            .collect();
+        let flush_chunks = |chunks: &mut Vec<ReportChunk>| {
+            for (p, chunk) in chunks.iter_mut().enumerate() {
+                if !chunk.is_empty() {
+                    let _ = senders[p].send(std::mem::take(chunk));
+                }
+            }
+        };
+        let keyless = AtomicU32::new(0);
+
+        let cpu_start = cpu_time();
+        let start = Instant::now();
+        let pacer = args.rate.map(|rate| Pacer { start, rate });
+        for (i, event) in workload.events.iter().enumerate() {
+            if let Some(delay) = pacer.as_ref().and_then(|p| p.delay(i)) {
+                flush_chunks(&mut chunks);
+                tokio::time::sleep(delay).await;
+            }
+            let report = producer
+                .send(event)
+                .await
+                .unwrap_or_else(|e| panic!("send failed: {e}"));
+            let accepted_at = Instant::now();
+            let p = Partitioner::Murmur2.partition(event.user_id.as_bytes(), partitions, &keyless)
+                as usize;
+            let chunk = &mut chunks[p];
+            chunk.push((accepted_at, report));
+            if chunk.len() >= REPORT_CHUNK {
+                let _ = senders[p].send(std::mem::replace(
+                    chunk,
+                    Vec::with_capacity(REPORT_CHUNK),
+                ));
+            }
+        }
+        flush_chunks(&mut chunks);
+        drop(senders);
+        for collector in collectors {
+            tokio::time::timeout(DRAIN_TIMEOUT, collector)
+                .await
+                .expect("every report arrives within the drain timeout")
+                .expect("the collector does not panic");
+        }
+        let wall = start.elapsed();
+        let cpu = cpu_time() - cpu_start;
+        let m = producer.metrics();
+        producer.close().await;
+        RunResult {
+            wall,
+            cpu,
+            extra: format!(
+                ",\"partitions\":{partitions},\"batches\":{},\"records_per_batch\":{:.1},\"engine_ack_p50_ms\":{:.3},\"engine_ack_p99_ms\":{:.3}",
+                m.batches_sent,
+                m.mean_records_per_batch(),
+                m.ack_latency_p50.as_secs_f64() * 1e3,
+                m.ack_latency_p99.as_secs_f64() * 1e3,
+            ),
+        }
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// librdkafka: rdkafka::producer::ThreadedProducer (a BaseProducer plus a thread that polls
+// for delivery reports), with the original producer's settings.
+// ---------------------------------------------------------------------------------------
+
+mod librdkafka {
+    use super::*;
+    use rdkafka::ClientContext;
+    use rdkafka::producer::{DeliveryResult, ProducerContext};
+
+    /// Records each delivery report; the opaque carries the send time in nanoseconds
+    /// since `epoch`, so nothing is allocated per message.
+    pub struct Context {
+        pub epoch: Instant,
+        pub latencies: Arc<Latencies>,
+    }
+
+    impl ClientContext for Context {}
+
+    impl ProducerContext for Context {
+        type DeliveryOpaque = usize;
+
+        fn delivery(&self, result: &DeliveryResult<'_>, sent_at_ns: usize) {
+            let now_ns = self.epoch.elapsed().as_nanos() as usize;
+            let latency = Duration::from_nanos(now_ns.saturating_sub(sent_at_ns) as u64);
+            self.latencies.record(latency, result.is_ok());
+        }
+    }
+}
+
+fn run_librdkafka(args: &Args, workload: &Workload, latencies: &Arc<Latencies>) -> RunResult {
+    use prost::Message;
+    use rdkafka::config::ClientConfig;
+    use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+    use rdkafka::message::{Header, OwnedHeaders};
+    use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
+
+    let epoch = Instant::now();
+    let context = librdkafka::Context {
+        epoch,
+        latencies: Arc::clone(latencies),
+    };
+    let producer: ThreadedProducer<librdkafka::Context> = ClientConfig::new()
+        .set("bootstrap.servers", &args.broker)
+        // The original producer's settings ...
+        .set("compression.type", "zstd")
+        .set("batch.num.messages", "10000")
+        .set("message.timeout.ms", "5000")
+        .set("queue.buffering.max.kbytes", "1048576")
+        .set("queue.buffering.max.messages", "100000")
+        // ... plus what ours does by default: linger 5 ms (librdkafka's default too),
+        // acks=all, and the Java client's murmur2 partitioner.
+        .set("linger.ms", "5")
+        .set("acks", "all")
+        .set("partitioner", "murmur2_random")
+        .create_with_context(context)
+        .unwrap_or_else(|e| panic!("cannot create the librdkafka producer: {e}"));
+    // Connect and learn the topic before the clock starts, as Producer::connect does.
+    // A topic created a moment ago may not be in the broker's metadata yet.
+    let deadline = Instant::now() + TOPIC_WAIT;
+    let partitions = loop {
+        let found = producer
+            .client()
+            .fetch_metadata(Some(&args.topic), Duration::from_secs(10))
+            .map_err(|e| e.to_string())
+            .and_then(|m| match m.topics().first() {
+                Some(t) if t.error().is_none() && !t.partitions().is_empty() => {
+                    Ok(t.partitions().len())
+                }
+                _ => Err(format!("topic {} has no partitions yet", args.topic)),
+            });
+        match found {
+            Ok(n) => break n,
+            Err(e) if Instant::now() >= deadline => panic!("cannot read metadata: {e}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    };
+
+    let cpu_start = cpu_time();
+    let start = Instant::now();
+    let pacer = args.rate.map(|rate| Pacer { start, rate });
+    let mut queue_full = 0u64;
+    for (i, event) in workload.events.iter().enumerate() {
+        if let Some(delay) = pacer.as_ref().and_then(|p| p.delay(i)) {
+            std::thread::sleep(delay);
+        }
+        let value = event.encode_to_vec();
+        let headers = OwnedHeaders::new_with_capacity(1).insert(Header {
+            key: EVENT_TYPE_HEADER,
+            value: Some(event_type_name(event)),
+        });
+        let mut record = BaseRecord::with_opaque_to(&args.topic, 0usize)
+            .key(event.user_id.as_str())
+            .payload(value.as_slice())
+            .timestamp(event.timestamp)
+            .headers(headers);
+        loop {
+            record.delivery_opaque = epoch.elapsed().as_nanos() as usize;
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    // The poll thread serves delivery reports; help it and retry.
+                    queue_full += 1;
+                    record = back;
+                    producer.poll(Duration::from_millis(1));
+                }
+                Err((e, _)) => panic!("send failed: {e}"),
+            }
+        }
+    }
+    let deadline = Instant::now() + DRAIN_TIMEOUT;
+    while latencies.reported() < args.events {
+        assert!(
+            Instant::now() < deadline,
+            "every report arrives within the drain timeout"
+        );
+        producer.poll(Duration::from_millis(1));
+    }
+    let wall = start.elapsed();
+    let cpu = cpu_time() - cpu_start;
+    let _ = producer.flush(Duration::from_secs(10));
+    let (version_n, version) = rdkafka::util::get_rdkafka_version();
+    RunResult {
+        wall,
+        cpu,
+        extra: format!(
+            ",\"partitions\":{partitions},\"queue_full_retries\":{queue_full},\"librdkafka_version\":\"{version}\",\"librdkafka_version_hex\":\"{version_n:#x}\""
+        ),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// sizes: the seed's size claims, without a broker.
+// ---------------------------------------------------------------------------------------
+
+/// Lines per compressed block: a 10,000-record batch.
+const SIZES_BLOCK: usize = 10_000;
+
+fn sizes(workload: &Workload) {
+    use prost::Message;
+    use std::io::Write;
+    let events = &workload.events;
+    let n = events.len().max(1) as f64;
+    let json: Vec<Vec<u8>> = events
+        .iter()
+        .map(|e| {
+            let mut line =
+                serde_json::to_vec(&kafka_producer::json_lines::event_to_json(e)).expect("JSON");
+            line.push(b'\n');
+            line
+        })
+        .collect();
+    let json_bytes: usize = json.iter().map(Vec::len).sum();
+    let protobuf_bytes: usize = events.iter().map(|e| e.encoded_len()).sum();
+    let key_bytes: usize = events.iter().map(|e| e.user_id.len()).sum();
+    let blocks: Vec<Vec<u8>> = json.chunks(SIZES_BLOCK).map(|c| c.concat()).collect();
+
+    let timed = |f: &dyn Fn(&[u8]) -> usize| {
+        let start = Instant::now();
+        let size: usize = blocks.iter().map(|b| f(b)).sum();
+        (size, start.elapsed().as_secs_f64())
+    };
+    let (zstd_size, zstd_s) = timed(&|b| zstd::bulk::compress(b, 3).expect("zstd").len());
+    let (gzip_size, gzip_s) = timed(&|b| {
+        let mut encoder = flate2::write::GzEncoder::new(
+            Vec::with_capacity(b.len() / 4),
+            flate2::Compression::new(6),
+        );
+        encoder.write_all(b).expect("gzip");
+        encoder.finish().expect("gzip").len()
+    });
+    let mb = json_bytes as f64 / 1e6;
+    println!(
+        concat!(
+            "{{\"mode\":\"sizes\",\"events\":{},\"json_bytes_per_event\":{:.1},",
+            "\"protobuf_value_bytes_per_event\":{:.1},\"key_bytes_per_event\":{:.1},",
+            "\"json_zstd3_bytes_per_event\":{:.1},\"json_gzip6_bytes_per_event\":{:.1},",
+            "\"json_zstd3_reduction_pct\":{:.1},\"json_gzip6_reduction_pct\":{:.1},",
+            "\"zstd3_mb_per_s\":{:.0},\"gzip6_mb_per_s\":{:.0},\"block_lines\":{}}}"
+        ),
+        events.len(),
+        json_bytes as f64 / n,
+        protobuf_bytes as f64 / n,
+        key_bytes as f64 / n,
+        zstd_size as f64 / n,
+        gzip_size as f64 / n,
+        100.0 * (1.0 - zstd_size as f64 / json_bytes as f64),
+        100.0 * (1.0 - gzip_size as f64 / json_bytes as f64),
+        mb / zstd_s,
+        mb / gzip_s,
+        SIZES_BLOCK,
+    );
+}
