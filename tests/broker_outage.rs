@@ -40,7 +40,7 @@ impl OwnedBroker {
     }
 
     fn pid() -> String {
-        let path = common::repo_root().join(format!(".kafka/{INSTANCE}/kafka.pid"));
+        let path = kafka_root().join(format!("{INSTANCE}/kafka.pid"));
         std::fs::read_to_string(&path)
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
             .trim()
@@ -212,4 +212,11 @@ async fn outages_resolve_every_event_and_backpressure_holds_until_the_broker_ret
     let stored = reader::read_all(&client, &topic).await.unwrap();
     assert_eq!(stored.len(), delivered, "records in the topic");
     drop(broker);
+}
+
+/// Where scripts/kafka.sh keeps its instances: `$KAFKA_ROOT`, as the script reads it.
+fn kafka_root() -> std::path::PathBuf {
+    std::env::var_os("KAFKA_ROOT")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| common::repo_root().join(".kafka"))
 }

@@ -42,7 +42,7 @@ impl Drop for SecureBroker {
 }
 
 fn tls_dir() -> std::path::PathBuf {
-    common::repo_root().join(format!(".kafka/{INSTANCE}/tls"))
+    kafka_root().join(format!("{INSTANCE}/tls"))
 }
 
 fn produce(envs: &[(&str, String)], topic: &str, extra: &[&str]) -> (Output, Duration) {
@@ -184,4 +184,11 @@ async fn every_secured_listener_accepts_good_credentials_and_refuses_bad_ones_fa
         !logs.contains(PASSWORD),
         "the password appears in the trace logs"
     );
+}
+
+/// Where scripts/kafka.sh keeps its instances: `$KAFKA_ROOT`, as the script reads it.
+fn kafka_root() -> std::path::PathBuf {
+    std::env::var_os("KAFKA_ROOT")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| common::repo_root().join(".kafka"))
 }
