@@ -27,6 +27,9 @@
 #   check-security          (KAFKA_SECURITY=1 instances) check every secured
 #                           listener with Kafka's Java client, incl. negative cases
 #   env                     print shell assignments (KAFKA_BOOTSTRAP, dirs, ...)
+#   cluster <sub> [node]    a 3-node KRaft cluster on loopback (see "Cluster" below):
+#                           up [N] | down | wipe | status | kill9 N | bootstrap |
+#                           leader <topic> <partition>
 #
 # Environment:
 #   KAFKA_ROOT             root of all files             (default <repo>/.kafka)
@@ -34,6 +37,17 @@
 #   KAFKA_PORT             PLAINTEXT listener port       (default 9092)
 #   KAFKA_CONTROLLER_PORT  KRaft controller port         (default 9093)
 #   KAFKA_HOST             advertised host name          (default localhost)
+#   KAFKA_ADVERTISED_PORT  port advertised for PLAINTEXT (default KAFKA_PORT);
+#                          set it to a TCP proxy's port so that every client
+#                          connection (after bootstrap) goes through the proxy
+#   KAFKA_NODE_ID          KRaft node.id                 (default 1)
+#   KAFKA_QUORUM_VOTERS    controller.quorum.voters  (default
+#                          <node id>@127.0.0.1:<KAFKA_CONTROLLER_PORT>)
+#   KAFKA_REPLICATION      replication factor of new and internal topics (default 1)
+#   KAFKA_MIN_ISR          broker default min.insync.replicas (default 1)
+#   KAFKA_CLUSTER_ID       cluster id used when formatting (default: random)
+#   KAFKA_UP_NOWAIT        1 = `up` starts the JVM and returns without waiting
+#                          (used by `cluster up`: a node cannot be ready alone)
 #   KAFKA_SECURITY         1 = also open the secured listeners below (default 0)
 #   KAFKA_SASL_PLAINTEXT_PORT / KAFKA_SSL_PORT / KAFKA_SASL_SSL_PORT
 #                          (default KAFKA_PORT+2 / +3 / +4; +1 is left free since
@@ -41,7 +55,7 @@
 #   KAFKA_HEAP_OPTS        JVM heap flags                (default -Xms256m -Xmx512m)
 #   KAFKA_JVM_OPTS         extra JVM flags, appended
 #   KAFKA_UP_TIMEOUT       seconds to wait for readiness (default 90)
-# The port/host/security settings are sticky per instance: `up` stores them in
+# The port/host/security/node settings are sticky per instance: `up` stores them in
 # <instance>/instance.env and later commands for that KAFKA_INSTANCE reuse them
 # unless the variable is set in the environment.
 #
@@ -84,6 +98,19 @@
 #   KAFKA_INSTANCE=crash1 scripts/kafka.sh up        # same data dir, ~4-6 s
 #   KAFKA_INSTANCE=crash1 scripts/kafka.sh wipe
 #
+# Cluster (fault tests, `make test-cluster`): three instances $KAFKA_CLUSTER-1..3
+# (KAFKA_CLUSTER default "cluster"), each broker + controller (node.id 1..3, all
+# three are voters), PLAINTEXT on KAFKA_CLUSTER_PORT + 2*(N-1) and controller
+# on that + 1 (default base 39192: nodes on 39192/39193, 39194/39195,
+# 39196/39197), default replication factor 3, min.insync.replicas 2, heap
+# -Xms128m -Xmx384m each (KAFKA_HEAP_OPTS overrides).
+#   scripts/kafka.sh cluster up          # start all (formats on first start), wait
+#   scripts/kafka.sh cluster bootstrap   # localhost:39192,localhost:39194,...
+#   scripts/kafka.sh cluster leader t 0  # node id leading partition 0 of t
+#   scripts/kafka.sh cluster kill9 2     # SIGKILL node 2, data kept
+#   scripts/kafka.sh cluster up 2        # start node 2 again and wait
+#   scripts/kafka.sh cluster wipe        # kill -9 all, delete their dirs
+#
 # Each broker JVM uses -Xms256m -Xmx512m, SerialGC, C1 only (fast start), and
 # an AppCDS archive in lib/cds/ once one broker has been stopped with `down`.
 # Measured on the 2-core box while cargo was building: `up` of a new instance
@@ -123,7 +150,9 @@ KAFKA_INSTANCE="${KAFKA_INSTANCE:-default}"
 INST_DIR="$KAFKA_ROOT/$KAFKA_INSTANCE"
 INSTANCE_ENV_FILE="$INST_DIR/instance.env"
 STICKY_VARS=(KAFKA_PORT KAFKA_CONTROLLER_PORT KAFKA_HOST KAFKA_SECURITY
-             KAFKA_SASL_PLAINTEXT_PORT KAFKA_SSL_PORT KAFKA_SASL_SSL_PORT)
+             KAFKA_SASL_PLAINTEXT_PORT KAFKA_SSL_PORT KAFKA_SASL_SSL_PORT
+             KAFKA_ADVERTISED_PORT KAFKA_NODE_ID KAFKA_QUORUM_VOTERS
+             KAFKA_REPLICATION KAFKA_MIN_ISR)
 # Sticky settings: `up` records the instance's ports/security in instance.env;
 # later commands for the same KAFKA_INSTANCE reuse them unless overridden in
 # the environment (so `KAFKA_INSTANCE=crash1 scripts/kafka.sh up` after a kill9
@@ -131,7 +160,7 @@ STICKY_VARS=(KAFKA_PORT KAFKA_CONTROLLER_PORT KAFKA_HOST KAFKA_SECURITY
 if [[ -f "$INSTANCE_ENV_FILE" ]]; then
   while IFS='=' read -r _k _v; do
     for _s in "${STICKY_VARS[@]}"; do
-      if [[ "$_k" == "$_s" && -z "${!_k:-}" && "$_v" =~ ^[A-Za-z0-9._:-]+$ ]]; then
+      if [[ "$_k" == "$_s" && -z "${!_k:-}" && "$_v" =~ ^[A-Za-z0-9._:@,-]+$ ]]; then
         printf -v "$_k" '%s' "$_v"
       fi
     done
@@ -141,6 +170,15 @@ fi
 KAFKA_PORT="${KAFKA_PORT:-9092}"
 KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
 KAFKA_HOST="${KAFKA_HOST:-localhost}"
+# KAFKA_ADVERTISED_PORT and KAFKA_QUORUM_VOTERS stay empty (and are stored
+# empty) unless set, so that they follow KAFKA_PORT / KAFKA_CONTROLLER_PORT.
+KAFKA_ADVERTISED_PORT="${KAFKA_ADVERTISED_PORT:-}"
+KAFKA_NODE_ID="${KAFKA_NODE_ID:-1}"
+KAFKA_QUORUM_VOTERS="${KAFKA_QUORUM_VOTERS:-}"
+ADVERTISED_PORT="${KAFKA_ADVERTISED_PORT:-$KAFKA_PORT}"
+QUORUM_VOTERS="${KAFKA_QUORUM_VOTERS:-$KAFKA_NODE_ID@127.0.0.1:$KAFKA_CONTROLLER_PORT}"
+KAFKA_REPLICATION="${KAFKA_REPLICATION:-1}"
+KAFKA_MIN_ISR="${KAFKA_MIN_ISR:-1}"
 KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}"
 KAFKA_JVM_OPTS="${KAFKA_JVM_OPTS:-}"
 KAFKA_UP_TIMEOUT="${KAFKA_UP_TIMEOUT:-90}"
@@ -365,7 +403,7 @@ security_enabled() { [[ "$KAFKA_SECURITY" == "1" || "$KAFKA_SECURITY" == "true" 
 # render_server_properties: prints the broker config for this instance.
 render_server_properties() {
   local listeners="PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT"
-  local advertised="PLAINTEXT://$KAFKA_HOST:$KAFKA_PORT"
+  local advertised="PLAINTEXT://$KAFKA_HOST:$ADVERTISED_PORT"
   local protomap="CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT"
   if security_enabled; then
     listeners+=",SASL_PLAINTEXT://127.0.0.1:$KAFKA_SASL_PLAINTEXT_PORT"
@@ -377,8 +415,8 @@ render_server_properties() {
   cat <<EOF
 # Generated by scripts/kafka.sh for instance '$KAFKA_INSTANCE'; rewritten on every up.
 process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@127.0.0.1:$KAFKA_CONTROLLER_PORT
+node.id=$KAFKA_NODE_ID
+controller.quorum.voters=$QUORUM_VOTERS
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 listeners=$listeners
@@ -387,15 +425,15 @@ listener.security.protocol.map=$protomap
 log.dirs=$DATA_DIR
 
 num.partitions=3
-default.replication.factor=1
-min.insync.replicas=1
+default.replication.factor=$KAFKA_REPLICATION
+min.insync.replicas=$KAFKA_MIN_ISR
 auto.create.topics.enable=false
-offsets.topic.replication.factor=1
+offsets.topic.replication.factor=$KAFKA_REPLICATION
 offsets.topic.num.partitions=3
-transaction.state.log.replication.factor=1
+transaction.state.log.replication.factor=$KAFKA_REPLICATION
 transaction.state.log.min.isr=1
 transaction.state.log.num.partitions=3
-share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.replication.factor=$KAFKA_REPLICATION
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 # After a kill -9, the controller (same JVM) keeps the old broker registration
@@ -534,7 +572,7 @@ cmd_up() {
     local cid
     # Kafka cluster id: 16 random bytes, URL-safe base64 without padding. Avoid
     # a leading '-' (argparse would take it for an option).
-    cid="-"
+    cid="${KAFKA_CLUSTER_ID:--}"
     while [[ "$cid" == -* ]]; do
       cid="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
     done
@@ -573,6 +611,10 @@ cmd_up() {
     >>"$LOG_FILE" 2>&1 </dev/null 8>&- 9>&- &
   pid=$!
   echo "$pid" >"$PID_FILE"
+  if [[ "${KAFKA_UP_NOWAIT:-0}" == "1" ]]; then
+    log "started pid $pid, not waiting (KAFKA_UP_NOWAIT=1; log: $LOG_FILE)"
+    return 0
+  fi
   log "started pid $pid, waiting for $KAFKA_HOST:$KAFKA_PORT (log: $LOG_FILE)"
   wait_ready "$pid"
   if security_enabled; then
@@ -678,7 +720,8 @@ cmd_status() {
     echo "instance:   $KAFKA_INSTANCE"
     echo "state:      running (pid $pid)"
     echo "bootstrap:  $KAFKA_HOST:$KAFKA_PORT (answers: $answers)"
-    echo "controller: 127.0.0.1:$KAFKA_CONTROLLER_PORT"
+    [[ "$ADVERTISED_PORT" != "$KAFKA_PORT" ]] && echo "advertised: $KAFKA_HOST:$ADVERTISED_PORT"
+    echo "controller: 127.0.0.1:$KAFKA_CONTROLLER_PORT (node $KAFKA_NODE_ID, voters $QUORUM_VOTERS)"
     if grep -q '^sasl.enabled.mechanisms=' "$PROPS_FILE" 2>/dev/null; then
       echo "security:   SASL_PLAINTEXT :$KAFKA_SASL_PLAINTEXT_PORT, SSL :$KAFKA_SSL_PORT, SASL_SSL :$KAFKA_SASL_SSL_PORT (CA $TLS_DIR/ca.pem, user $SASL_USER/$SASL_PASSWORD)"
     else
@@ -772,6 +815,119 @@ cmd_env() {
   echo "KAFKA_DATA_DIR=$DATA_DIR"
 }
 
+# ---------------------------------------------------------------------------
+# cluster: three instances of this script, one per KRaft node (see header).
+# Each node command re-runs this script with the node's environment, so the
+# per-instance locks, sticky settings and pid files work as for one broker.
+# ---------------------------------------------------------------------------
+CLUSTER_NAME="${KAFKA_CLUSTER:-cluster}"
+CLUSTER_BASE_PORT="${KAFKA_CLUSTER_PORT:-39192}"
+CLUSTER_NODES=3
+
+cluster_port() { echo $((CLUSTER_BASE_PORT + 2 * ($1 - 1))); }
+
+cluster_voters() {
+  local i voters=""
+  for ((i = 1; i <= CLUSTER_NODES; i++)); do
+    voters+="${voters:+,}$i@127.0.0.1:$(( $(cluster_port "$i") + 1 ))"
+  done
+  echo "$voters"
+}
+
+# cluster_node N COMMAND [ARGS...]: this script for node N.
+cluster_node() {
+  local n="$1"
+  shift
+  [[ "$n" =~ ^[1-3]$ ]] || die "cluster node must be 1, 2 or 3, not '$n'"
+  local port
+  port="$(cluster_port "$n")"
+  local cid_file="$KAFKA_ROOT/$CLUSTER_NAME.cluster.id"
+  [[ -f "$cid_file" ]] || die "no cluster id in $cid_file (run cluster up)"
+  env -u KAFKA_ADVERTISED_PORT -u KAFKA_SECURITY \
+    KAFKA_INSTANCE="$CLUSTER_NAME-$n" KAFKA_PORT="$port" KAFKA_CONTROLLER_PORT=$((port + 1)) \
+    KAFKA_NODE_ID="$n" KAFKA_QUORUM_VOTERS="$(cluster_voters)" \
+    KAFKA_REPLICATION=3 KAFKA_MIN_ISR=2 KAFKA_CLUSTER_ID="$(cat "$cid_file")" \
+    KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms128m -Xmx384m}" \
+    "${BASH_SOURCE[0]}" "$@"
+}
+
+cluster_bootstrap() {
+  local i out=""
+  for ((i = 1; i <= CLUSTER_NODES; i++)); do
+    out+="${out:+,}$KAFKA_HOST:$(cluster_port "$i")"
+  done
+  echo "$out"
+}
+
+cmd_cluster() {
+  local sub="${1:-}" i
+  [[ $# -gt 0 ]] && shift
+  mkdir -p "$KAFKA_ROOT"
+  local cid_file="$KAFKA_ROOT/$CLUSTER_NAME.cluster.id"
+  case "$sub" in
+    up)
+      if [[ $# -ge 1 ]]; then
+        cluster_node "$1" up
+        return
+      fi
+      if [[ ! -f "$cid_file" ]]; then
+        local cid="-"
+        while [[ "$cid" == -* ]]; do
+          cid="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
+        done
+        echo "$cid" >"$cid_file"
+      fi
+      # No node can be ready before a majority of controllers runs: start all,
+      # then wait for each.
+      for ((i = 1; i <= CLUSTER_NODES; i++)); do
+        KAFKA_UP_NOWAIT=1 cluster_node "$i" up
+      done
+      for ((i = 1; i <= CLUSTER_NODES; i++)); do
+        cluster_node "$i" up
+      done
+      log "cluster $CLUSTER_NAME ready: $(cluster_bootstrap)"
+      ;;
+    down | wipe)
+      # wipe deletes the data anyway: SIGKILL is quicker than a controlled
+      # shutdown of a cluster that loses its quorum on the way down.
+      for ((i = 1; i <= CLUSTER_NODES; i++)); do
+        if [[ -f "$cid_file" ]]; then
+          [[ "$sub" == wipe ]] && cluster_node "$i" kill9
+          cluster_node "$i" "$sub"
+        fi
+      done
+      [[ "$sub" == wipe ]] && rm -f "$cid_file"
+      return 0
+      ;;
+    kill9)
+      [[ $# -ge 1 ]] || die "usage: kafka.sh cluster kill9 <node 1-3>"
+      cluster_node "$1" kill9
+      ;;
+    status)
+      local rc=0
+      for ((i = 1; i <= CLUSTER_NODES; i++)); do
+        cluster_node "$i" status || rc=3
+        echo
+      done
+      return "$rc"
+      ;;
+    bootstrap) cluster_bootstrap ;;
+    leader)
+      [[ $# -ge 2 ]] || die "usage: kafka.sh cluster leader <topic> <partition>"
+      local topic="$1" part="$2" out
+      # TopicCommand --describe prints one line per partition:
+      #   Topic: t  Partition: 0  Leader: 2  Replicas: 2,3,1  Isr: 2,3,1 ...
+      out="$(java_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$(cluster_bootstrap)" \
+        --describe --topic "$topic")" || die "TopicCommand --describe failed"
+      echo "$out" | awk -v p="$part" '
+        { part = ""; lead = ""; for (i = 1; i < NF; i++) { if ($i == "Partition:") part = $(i + 1); if ($i == "Leader:") lead = $(i + 1) } }
+        part == p && lead != "" { print lead; found = 1; exit }
+        END { if (!found) exit 1 }' || die "no leader line for partition $part of $topic in: $out"
+      ;;
+    *) die "usage: kafka.sh cluster up [N] | down | wipe | status | kill9 N | bootstrap | leader <topic> <partition>" ;;
+  esac
+}
+
 usage() {
   sed -n '2,/^# ====/p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
 }
@@ -791,6 +947,7 @@ main() {
     run-class) [[ $# -ge 1 ]] || die "usage: kafka.sh run-class <class> [args...]"; java_tool "$@" ;;
     check-security) cmd_check_security ;;
     env) cmd_env ;;
+    cluster) cmd_cluster "$@" ;;
     -h|--help|help) usage ;;
     *) usage; exit 2 ;;
   esac
