@@ -126,3 +126,8 @@ fn field<'a>(line: &'a str, name: &str) -> &'a str {
         + name.len();
     line[start..].split_whitespace().next().unwrap_or("")
 }
+
+// Fault-injection tests (tests/fault_*.rs): owned brokers, steady load, the delivery
+// promise check, and a TCP proxy that injects network faults.
+pub mod fault;
+pub mod proxy;
