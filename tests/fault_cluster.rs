@@ -1,0 +1,265 @@
+//! The delivery promise when a partition leader dies: a 3-node KRaft cluster on loopback
+//! (scripts/kafka.sh cluster; every node a broker and a controller), a topic with
+//! replication factor 3 and min.insync.replicas=2, and while a steady load runs, the
+//! leader of partition 0 is killed with SIGKILL. The producer must follow the new leader
+//! (rskafka refreshes metadata on NotLeaderOrFollower and on a broken connection), and
+//! nothing acknowledged may be lost: acks=all means every in-sync replica had it, and one
+//! of those is the new leader. The killed node is started again and rejoins the ISR
+//! before the next round kills the leader again.
+//!
+//! Ignored by plain `cargo test` (three more JVMs); `make test-cluster` runs it.
+
+mod common;
+
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::fault::{Load, start_load, verify, wait_for_metrics};
+use kafka_producer::config::ConnectionConfig;
+use kafka_producer::{Producer, connect};
+
+const CLUSTER: &str = "fault-cluster";
+/// Nodes listen on 39192, 39194, 39196 (controllers on the next port up).
+const BASE_PORT: u16 = 39192;
+const ROUNDS: u64 = 3;
+const LOAD_EVENTS: usize = 300_000;
+const LOAD_RATE_PER_S: u64 = 50_000;
+const KILL_AFTER_DELIVERED: u64 = 60_000;
+/// Longer than a leader election after kill -9 (the controller fences the dead broker
+/// after broker.session.timeout.ms = 3 s), so every event should be acknowledged.
+const MESSAGE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The three-node cluster; wiped when dropped.
+struct OwnedCluster;
+
+impl OwnedCluster {
+    fn command(args: &[&str]) -> Command {
+        let mut command = Command::new(common::repo_root().join("scripts/kafka.sh"));
+        command
+            .args(args)
+            .env("KAFKA_CLUSTER", CLUSTER)
+            .env("KAFKA_CLUSTER_PORT", BASE_PORT.to_string());
+        command
+    }
+
+    /// Runs scripts/kafka.sh on a blocking thread and returns its stdout.
+    async fn script(args: &[&str]) -> String {
+        let mut command = Self::command(args);
+        let what = format!("scripts/kafka.sh {}", args.join(" "));
+        let out = tokio::task::spawn_blocking(move || command.output())
+            .await
+            .expect("script thread")
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert!(
+            out.status.success(),
+            "{what} failed: {}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    async fn start() -> Self {
+        Self::script(&["cluster", "wipe"]).await;
+        Self::script(&["cluster", "up"]).await;
+        Self
+    }
+
+    fn brokers() -> Vec<String> {
+        (0..3)
+            .map(|i| format!("localhost:{}", BASE_PORT + 2 * i))
+            .collect()
+    }
+
+    async fn kill9(node: i32) {
+        Self::script(&["cluster", "kill9", &node.to_string()]).await;
+    }
+
+    async fn up(node: i32) {
+        Self::script(&["cluster", "up", &node.to_string()]).await;
+    }
+
+    async fn topic_command(args: &[&str]) -> String {
+        let bootstrap = Self::brokers().join(",");
+        let mut all = vec![
+            "run-class",
+            "org.apache.kafka.tools.TopicCommand",
+            "--bootstrap-server",
+            &bootstrap,
+        ];
+        all.extend_from_slice(args);
+        Self::script(&all).await
+    }
+
+    /// Leader and ISR of `partition`, from TopicCommand --describe, whose partition
+    /// lines read `Topic: t  Partition: 0  Leader: 2  Replicas: 2,3,1  Isr: 2,3,1 ...`.
+    async fn leader_and_isr(topic: &str, partition: i32) -> (i32, Vec<i32>) {
+        let out = Self::topic_command(&["--describe", "--topic", topic]).await;
+        for line in out.lines() {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            let after = |key: &str| {
+                words
+                    .iter()
+                    .position(|w| *w == key)
+                    .and_then(|i| words.get(i + 1))
+                    .copied()
+            };
+            if after("Partition:") != Some(&partition.to_string()) {
+                continue;
+            }
+            let leader = after("Leader:").and_then(|l| l.parse().ok()).unwrap_or(-1);
+            let isr = after("Isr:")
+                .map(|l| l.split(',').filter_map(|n| n.parse().ok()).collect())
+                .unwrap_or_default();
+            return (leader, isr);
+        }
+        panic!("no line for partition {partition} of {topic} in:\n{out}");
+    }
+
+    /// Polls --describe (one JVM start, about a second, each time) until `condition`
+    /// holds for partition 0's leader and ISR.
+    async fn wait_for(
+        topic: &str,
+        what: &str,
+        limit: Duration,
+        condition: impl Fn(i32, &[i32]) -> bool,
+    ) -> (i32, Vec<i32>) {
+        let deadline = Instant::now() + limit;
+        loop {
+            let (leader, isr) = Self::leader_and_isr(topic, 0).await;
+            if condition(leader, &isr) {
+                return (leader, isr);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what}: not within {limit:?}; partition 0 leader {leader}, isr {isr:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+}
+
+impl Drop for OwnedCluster {
+    fn drop(&mut self) {
+        let _ = Self::command(&["cluster", "wipe"]).status();
+    }
+}
+
+async fn cluster_client() -> rskafka::client::Client {
+    let connection = ConnectionConfig {
+        brokers: OwnedCluster::brokers(),
+        connect_timeout: Duration::from_secs(30),
+        ..Default::default()
+    };
+    connect::connect(&connection, Duration::from_secs(30))
+        .await
+        .unwrap_or_else(|e| panic!("connecting to the cluster: {e}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "starts a 3-node Kafka cluster; run it with `make test-cluster`"]
+async fn acked_events_survive_partition_leader_kill9_in_a_three_node_cluster() {
+    if common::client_or_skip("fault_cluster").await.is_none() {
+        return;
+    }
+    let started = Instant::now();
+    let _cluster = OwnedCluster::start().await;
+    eprintln!(
+        "fault_cluster: cluster up after {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    for round in 1..=ROUNDS {
+        run(round).await;
+    }
+    eprintln!(
+        "fault_cluster: {ROUNDS} rounds in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+async fn run(round: u64) {
+    let started = Instant::now();
+    let label = format!("round {round}");
+    let topic = common::unique_topic(&format!("cluster-{round}"));
+    OwnedCluster::topic_command(&[
+        "--create",
+        "--topic",
+        &topic,
+        "--partitions",
+        "3",
+        "--replication-factor",
+        "3",
+        "--config",
+        "min.insync.replicas=2",
+    ])
+    .await;
+    let client = cluster_client().await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while connect::partition_count(&client, &topic).await.ok() != Some(3) {
+        assert!(Instant::now() < deadline, "{topic} never appeared");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (leader, isr) = OwnedCluster::wait_for(
+        &topic,
+        "a leader and a full ISR",
+        Duration::from_secs(60),
+        |leader, isr| leader > 0 && isr.len() == 3,
+    )
+    .await;
+
+    let mut config = common::config_for(&topic);
+    config.connection.brokers = OwnedCluster::brokers();
+    config.message_timeout = MESSAGE_TIMEOUT;
+    let producer = Arc::new(Producer::connect(config).await.unwrap());
+    let load = start_load(
+        Arc::clone(&producer),
+        Load {
+            events: LOAD_EVENTS,
+            rate_per_s: LOAD_RATE_PER_S,
+            seed: 200 + round,
+        },
+    );
+    wait_for_metrics(
+        &producer,
+        "events acknowledged before the kill",
+        Duration::from_secs(60),
+        |m| m.delivered >= KILL_AFTER_DELIVERED,
+    )
+    .await;
+    let killed_at = Instant::now();
+    OwnedCluster::kill9(leader).await;
+    let (new_leader, _) = OwnedCluster::wait_for(
+        &topic,
+        "a new leader for partition 0",
+        Duration::from_secs(60),
+        |l, _| l > 0 && l != leader,
+    )
+    .await;
+    let failover = killed_at.elapsed();
+    OwnedCluster::up(leader).await;
+
+    let reports = load.finish(&producer, Duration::from_secs(240)).await;
+    let finished = started.elapsed();
+    let verdict = verify(&cluster_client().await, &topic, &reports).await;
+    eprintln!(
+        "fault_cluster {label}: killed leader {leader} of partition 0 (isr {isr:?}), new leader \
+         {new_leader} seen after {:.1}s, load done after {:.1}s, run {:.1}s: {verdict}",
+        failover.as_secs_f64(),
+        finished.as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
+    verdict.assert_promise(&label);
+    assert_eq!(
+        verdict.acknowledged, LOAD_EVENTS,
+        "{label}: the {MESSAGE_TIMEOUT:?} timeout outlasts a leader election, so every event must be acknowledged\n{verdict}"
+    );
+    // The restarted node catches up before the next round kills a leader again.
+    OwnedCluster::wait_for(
+        &topic,
+        "the restarted node back in the ISR",
+        Duration::from_secs(120),
+        |_, isr| isr.len() == 3,
+    )
+    .await;
+}
