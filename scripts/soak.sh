@@ -75,6 +75,7 @@ fi
 
 # The report: awk over the samples.
 awk -F, -v rc="$rc" -v duration="$SOAK_DURATION" -v rate="$SOAK_RATE" '
+  BEGIN { n = 0 }
   NR == 1 { next }
   { t[n] = $1; rss[n] = $2; fds[n] = $3; thr[n] = $4; n++ }
   END {
