@@ -239,9 +239,10 @@ async fn run(round: u64) {
     let failover = killed_at.elapsed();
     OwnedCluster::up(leader).await;
 
-    let reports = load.finish(&producer, Duration::from_secs(240)).await;
+    let (reports, runtime_lag) = load.finish(&producer, Duration::from_secs(240)).await;
     let finished = started.elapsed();
-    let verdict = verify(&cluster_client().await, &topic, &reports).await;
+    let mut verdict = verify(&cluster_client().await, &topic, &reports).await;
+    verdict.max_runtime_lag = runtime_lag;
     eprintln!(
         "fault_cluster {label}: killed leader {leader} of partition 0 (isr {isr:?}), new leader \
          {new_leader} seen after {:.1}s, load done after {:.1}s, run {:.1}s: {verdict}",

@@ -110,9 +110,10 @@ async fn run(broker: &OwnedBroker, round: u64, case: Case) {
     let outage = killed_at.elapsed();
 
     let to_kill = killed_at - started;
-    let reports = load.finish(&producer, Duration::from_secs(240)).await;
+    let (reports, runtime_lag) = load.finish(&producer, Duration::from_secs(240)).await;
     let finished = started.elapsed();
-    let verdict = verify(&client_of(broker).await, &topic, &reports).await;
+    let mut verdict = verify(&client_of(broker).await, &topic, &reports).await;
+    verdict.max_runtime_lag = runtime_lag;
     eprintln!(
         "fault_crash {label}: to kill {:.1}s outage {:.1}s finished {:.1}s run {:.1}s: {verdict}",
         to_kill.as_secs_f64(),

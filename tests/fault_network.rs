@@ -169,8 +169,9 @@ async fn run(proxy: &Proxy, client: &rskafka::client::Client, seed: u64, fault: 
     .await;
     let recovery = recovery_started.elapsed();
 
-    let reports = load.finish(&producer, Duration::from_secs(180)).await;
-    let verdict = verify(client, &topic, &reports).await;
+    let (reports, runtime_lag) = load.finish(&producer, Duration::from_secs(180)).await;
+    let mut verdict = verify(client, &topic, &reports).await;
+    verdict.max_runtime_lag = runtime_lag;
     let stats = proxy.stats();
     eprintln!(
         "fault_network {label}: fault {:.1}s, delivering again after {:.1}s, run {:.1}s, \

@@ -123,11 +123,17 @@ pub struct Report {
     pub delay: Duration,
 }
 
-/// A load in progress: the sending task and the collector of reports.
+/// A load in progress: the sending task, the collector of reports, and a probe of how
+/// late the runtime wakes a task (to tell a late report from a starved machine).
 pub struct RunningLoad {
     sender: JoinHandle<usize>,
     collector: JoinHandle<Vec<Report>>,
+    lag_probe: JoinHandle<()>,
+    max_lag: Arc<std::sync::Mutex<Duration>>,
 }
+
+/// How often the lag probe asks to be woken.
+const LAG_PROBE_PERIOD: Duration = Duration::from_millis(10);
 
 /// Events are sent in slices of this many, each slice at its due time.
 const SLICE: usize = 500;
@@ -168,13 +174,32 @@ pub fn start_load(producer: Arc<Producer>, load: Load) -> RunningLoad {
         }
         reports
     });
-    RunningLoad { sender, collector }
+    let max_lag = Arc::new(std::sync::Mutex::new(Duration::ZERO));
+    let lag_probe = {
+        let max_lag = Arc::clone(&max_lag);
+        tokio::spawn(async move {
+            loop {
+                let asked = Instant::now();
+                tokio::time::sleep(LAG_PROBE_PERIOD).await;
+                let lag = asked.elapsed().saturating_sub(LAG_PROBE_PERIOD);
+                let mut max = max_lag.lock().unwrap();
+                *max = (*max).max(lag);
+            }
+        })
+    };
+    RunningLoad {
+        sender,
+        collector,
+        lag_probe,
+        max_lag,
+    }
 }
 
 impl RunningLoad {
     /// Waits for every event to be sent, closes the producer (which reports everything
-    /// still queued), and returns the reports; panics if that takes longer than `limit`.
-    pub async fn finish(self, producer: &Producer, limit: Duration) -> Vec<Report> {
+    /// still queued), and returns the reports and the longest time the runtime was late
+    /// waking a task; panics if that takes longer than `limit`.
+    pub async fn finish(self, producer: &Producer, limit: Duration) -> (Vec<Report>, Duration) {
         let deadline = tokio::time::Instant::now() + limit;
         let sent = tokio::time::timeout_at(deadline, self.sender)
             .await
@@ -188,7 +213,9 @@ impl RunningLoad {
             .expect("reports did not all arrive in time")
             .expect("collector task");
         assert_eq!(reports.len(), sent, "one report per accepted event");
-        reports
+        self.lag_probe.abort();
+        let max_lag = *self.max_lag.lock().unwrap();
+        (reports, max_lag)
     }
 }
 
@@ -250,6 +277,9 @@ pub struct Verdict {
     pub out_of_order: usize,
     pub records_in_topic: usize,
     pub max_report_delay: Duration,
+    /// The longest the runtime was late waking a task during the load (set by the
+    /// caller from `RunningLoad::finish`): a starved machine delays reports too.
+    pub max_runtime_lag: Duration,
 }
 
 impl Verdict {
@@ -297,7 +327,7 @@ impl std::fmt::Display for Verdict {
             f,
             "events {} acknowledged {} failed {:?} lost {} misplaced {} not-written-found {} \
              maybe-written-found {} duplicates {} foreign {} out-of-order {} records {} \
-             max-report-delay {:.1}s",
+             max-report-delay {:.1}s max-runtime-lag {:.1}s",
             self.events,
             self.acknowledged,
             self.failed,
@@ -310,6 +340,7 @@ impl std::fmt::Display for Verdict {
             self.out_of_order,
             self.records_in_topic,
             self.max_report_delay.as_secs_f64(),
+            self.max_runtime_lag.as_secs_f64(),
         )
     }
 }
