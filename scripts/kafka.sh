@@ -15,6 +15,8 @@
 #   kill9                   SIGKILL the recorded pid (crash simulation); waits only
 #                           for the process to be gone; data dir is kept
 #   restart                 kill9 followed by up (same data dir)
+#   freeze / thaw           SIGSTOP / SIGCONT the recorded pid: a hung broker
+#                           (connections stay open, nothing is answered)
 #   wipe                    down, then delete the instance dir (data, certs, logs)
 #   dump-log <topic> <part> [extra DumpLogSegments args]
 #                           print DumpLogSegments batch-level output for every
@@ -28,8 +30,8 @@
 #                           listener with Kafka's Java client, incl. negative cases
 #   env                     print shell assignments (KAFKA_BOOTSTRAP, dirs, ...)
 #   cluster <sub> [node]    a 3-node KRaft cluster on loopback (see "Cluster" below):
-#                           up [N] | down | wipe | status | kill9 N | bootstrap |
-#                           leader <topic> <partition>
+#                           up [N] | down | wipe | status | kill9 N | freeze N |
+#                           thaw N | bootstrap | leader <topic> <partition>
 #
 # Environment:
 #   KAFKA_ROOT             root of all files             (default <repo>/.kafka)
@@ -109,6 +111,7 @@
 #   scripts/kafka.sh cluster leader t 0  # node id leading partition 0 of t
 #   scripts/kafka.sh cluster kill9 2     # SIGKILL node 2, data kept
 #   scripts/kafka.sh cluster up 2        # start node 2 again and wait
+#   scripts/kafka.sh cluster freeze 2    # SIGSTOP node 2 (hung broker); thaw 2 resumes
 #   scripts/kafka.sh cluster wipe        # kill -9 all, delete their dirs
 #
 # Each broker JVM uses -Xms256m -Xmx512m, SerialGC, C1 only (fast start), and
@@ -671,6 +674,7 @@ cmd_down() {
     return 0
   fi
   log "stopping pid $pid (SIGTERM)"
+  kill -CONT "$pid" 2>/dev/null || true # a frozen broker could not act on SIGTERM
   kill -TERM "$pid" 2>/dev/null || true
   if ! wait_gone "$pid" 200; then
     log "pid $pid still alive after 20 s, sending SIGKILL"
@@ -697,6 +701,13 @@ cmd_kill9() {
   kill -KILL "$pid" 2>/dev/null || true
   wait_gone "$pid" 100 || die "pid $pid survived SIGKILL"
   rm -f "$PID_FILE"
+}
+
+cmd_signal() {
+  local sig="$1" pid
+  pid="$(running_pid)" || die "not running"
+  log "SIG$sig pid $pid"
+  kill -"$sig" "$pid"
 }
 
 cmd_restart() {
@@ -899,9 +910,9 @@ cmd_cluster() {
       [[ "$sub" == wipe ]] && rm -f "$cid_file"
       return 0
       ;;
-    kill9)
-      [[ $# -ge 1 ]] || die "usage: kafka.sh cluster kill9 <node 1-3>"
-      cluster_node "$1" kill9
+    kill9 | freeze | thaw)
+      [[ $# -ge 1 ]] || die "usage: kafka.sh cluster $sub <node 1-3>"
+      cluster_node "$1" "$sub"
       ;;
     status)
       local rc=0
@@ -924,7 +935,7 @@ cmd_cluster() {
         part == p && lead != "" { print lead; found = 1; exit }
         END { if (!found) exit 1 }' || die "no leader line for partition $part of $topic in: $out"
       ;;
-    *) die "usage: kafka.sh cluster up [N] | down | wipe | status | kill9 N | bootstrap | leader <topic> <partition>" ;;
+    *) die "usage: kafka.sh cluster up [N] | down | wipe | status | kill9 N | freeze N | thaw N | bootstrap | leader <topic> <partition>" ;;
   esac
 }
 
@@ -941,6 +952,8 @@ main() {
     status) cmd_status ;;
     kill9) lock_instance; cmd_kill9 ;;
     restart) lock_instance; cmd_restart ;;
+    freeze) lock_instance; cmd_signal STOP ;;
+    thaw) lock_instance; cmd_signal CONT ;;
     wipe) lock_instance; cmd_wipe ;;
     dump-log) cmd_dump_log "$@" ;;
     create-topic) cmd_create_topic "$@" ;;
