@@ -45,6 +45,13 @@ fi
 [ -x "$BIN_ARM" ] || die "$BIN_ARM missing after make static"
 
 # --- 2. static linking ---------------------------------------------------------
+if ! command -v file >/dev/null; then
+    command -v apt-get >/dev/null || die "'file' missing and no apt-get to install it"
+    log "installing file (apt-get)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q file >/dev/null ||
+        { apt-get update -q >/dev/null || true; DEBIAN_FRONTEND=noninteractive apt-get install -y -q file >/dev/null; } ||
+        die "could not install file"
+fi
 for bin in "$BIN_X86" "$BIN_ARM"; do
     desc=$(file -b "$bin")
     case "$desc" in
