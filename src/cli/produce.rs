@@ -173,9 +173,8 @@ pub async fn run(
     let (report_tx, report_rx) = mpsc::unbounded_channel::<Vec<DeliveryFuture>>();
     let collector = tokio::spawn(collect_reports(report_rx));
     let stop = stop_signal();
-    let progress = std::io::stderr()
-        .is_terminal()
-        .then(|| spawn_progress(Arc::clone(&producer)));
+    let terminal = std::io::stderr().is_terminal();
+    let progress = spawn_progress(Arc::clone(&producer), terminal);
 
     let start = Instant::now();
     let mut pacer = args.rate.map(Pacer::new);
@@ -243,8 +242,8 @@ pub async fn run(
     let reports = collector
         .await
         .expect("the report collector does not panic");
-    if let Some(progress) = progress {
-        progress.abort();
+    progress.abort();
+    if terminal {
         eprint!("\r\x1b[2K");
     }
 
@@ -370,24 +369,36 @@ impl Pacer {
     }
 }
 
-/// Redraws one progress line on stderr every second while the run lasts.
-fn spawn_progress(producer: Arc<Producer>) -> tokio::task::JoinHandle<()> {
+/// While the run lasts: on a terminal, redraws one progress line on stderr every second;
+/// otherwise (a container, a pipe) logs the same counts at info level every 10 seconds.
+fn spawn_progress(producer: Arc<Producer>, terminal: bool) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let start = Instant::now();
-        let mut ticker = tokio::time::interval(Duration::from_secs(1));
+        let period = Duration::from_secs(if terminal { 1 } else { 10 });
+        let mut ticker = tokio::time::interval(period);
         ticker.tick().await;
         loop {
             ticker.tick().await;
             let m = producer.metrics();
             let rate = m.accepted as f64 / start.elapsed().as_secs_f64();
-            eprint!(
-                "\r\x1b[2Ksent {}  {:.0} events/s  acked {}  failed {}",
-                m.accepted,
-                rate,
-                m.delivered,
-                m.failed()
-            );
-            let _ = std::io::stderr().flush();
+            if terminal {
+                eprint!(
+                    "\r\x1b[2Ksent {}  {:.0} events/s  acked {}  failed {}",
+                    m.accepted,
+                    rate,
+                    m.delivered,
+                    m.failed()
+                );
+                let _ = std::io::stderr().flush();
+            } else {
+                tracing::info!(
+                    sent = m.accepted,
+                    events_per_s = rate.round(),
+                    acked = m.delivered,
+                    failed = m.failed(),
+                    "progress"
+                );
+            }
         }
     })
 }
