@@ -107,7 +107,7 @@ bench-profile:
 #   make test-cluster  3-node KRaft cluster on loopback (scripts/kafka.sh
 #                      cluster, ports 39192-39197), kill -9 of a partition
 #                      leader under load, three rounds (tests/fault_cluster.rs);
-#                      about 2.5 min
+#                      about 2.5 min; `make test` runs it too
 #   make soak          the release producer for SOAK_DURATION (5m) at
 #                      SOAK_RATE (20000) events/s against the local broker,
 #                      RSS and open fds every 5 s into target/soak/<time>/,
@@ -116,7 +116,7 @@ bench-profile:
 .PHONY: test-cluster soak
 
 test-cluster: kafka-up
-	KAFKA_PRODUCER_REQUIRE_BROKER=1 cargo test --test fault_cluster -- --ignored --nocapture
+	KAFKA_PRODUCER_REQUIRE_BROKER=1 cargo test --test fault_cluster -- --nocapture
 
 soak: kafka-up build
 	scripts/soak.sh

@@ -7,7 +7,7 @@
 //! of those is the new leader. The killed node is started again and rejoins the ISR
 //! before the next round kills the leader again.
 //!
-//! Ignored by plain `cargo test` (three more JVMs); `make test-cluster` runs it.
+//! Runs under `make test` (three more JVMs, about 1-2 minutes); `make test-cluster` runs it alone.
 
 mod common;
 
@@ -158,7 +158,6 @@ async fn cluster_client() -> rskafka::client::Client {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "starts a 3-node Kafka cluster; run it with `make test-cluster`"]
 async fn acked_events_survive_partition_leader_kill9_in_a_three_node_cluster() {
     if common::client_or_skip("fault_cluster").await.is_none() {
         return;
