@@ -10,6 +10,10 @@
 //! compressed) into one buffer, and zstd-compress that buffer at level 3 (what rskafka's
 //! `Compression::Zstd` uses: zstd level 0 = the default, 3).
 //!
+//! A second variant does the same without rskafka's `Record` (framing straight from the
+//! engine's `EncodedEvent`), and the parts are measured apart: prost alone, `to_record`
+//! alone, framing alone, zstd alone.
+//!
 //! Criterion runs on one thread, so elements/s here is events/s per core. The sizes
 //! (protobuf, framed, zstd, JSON) are printed once to stderr before the measurements.
 
@@ -21,7 +25,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use kafka_producer::event::UserEvent;
 use kafka_producer::generator::Generator;
 use kafka_producer::partitioner::Partitioner;
-use kafka_producer::record::{encoded_size, to_record};
+use kafka_producer::record::{EVENT_TYPE_HEADER, EncodedEvent, encoded_size, to_record};
 use prost::Message;
 use rskafka::record::Record;
 
@@ -122,6 +126,55 @@ fn hot_path(events: &[UserEvent]) -> usize {
     compressed
 }
 
+/// The same work without rskafka's `Record` (no header map, no chrono timestamp): each
+/// event is kept as the engine's `EncodedEvent` (key and value on the heap) and framed
+/// straight from it. How much the `Record` representation itself costs.
+fn hot_path_encoded(events: &[UserEvent]) -> usize {
+    let keyless = AtomicU32::new(0);
+    let mut batches: Vec<Vec<EncodedEvent>> = (0..PARTITIONS)
+        .map(|_| Vec::with_capacity(BATCH_RECORDS))
+        .collect();
+    let mut framed = Vec::with_capacity(2 << 20);
+    let mut scratch = Vec::with_capacity(256);
+    let mut compressed = 0;
+    let mut close = |batch: &mut Vec<EncodedEvent>, framed: &mut Vec<u8>| {
+        framed.clear();
+        let first_ts = batch.first().map_or(0, |e| e.timestamp_ms);
+        for (offset_delta, e) in batch.iter().enumerate() {
+            scratch.clear();
+            scratch.push(0); // attributes
+            put_varint(&mut scratch, e.timestamp_ms - first_ts);
+            put_varint(&mut scratch, offset_delta as i64);
+            put_bytes(&mut scratch, Some(&e.key));
+            put_bytes(&mut scratch, Some(&e.value));
+            put_varint(&mut scratch, 1);
+            put_bytes(&mut scratch, Some(EVENT_TYPE_HEADER.as_bytes()));
+            put_bytes(&mut scratch, Some(e.event_type.as_bytes()));
+            put_varint(framed, scratch.len() as i64);
+            framed.extend_from_slice(&scratch);
+        }
+        compressed += zstd::bulk::compress(framed, ZSTD_LEVEL)
+            .expect("zstd compresses")
+            .len();
+        batch.clear();
+    };
+    for event in events {
+        let encoded = EncodedEvent::new(event);
+        black_box(encoded.size());
+        let p = Partitioner::Murmur2.partition(&encoded.key, PARTITIONS, &keyless) as usize;
+        batches[p].push(encoded);
+        if batches[p].len() >= BATCH_RECORDS {
+            close(&mut batches[p], &mut framed);
+        }
+    }
+    for batch in &mut batches {
+        if !batch.is_empty() {
+            close(batch, &mut framed);
+        }
+    }
+    compressed
+}
+
 /// Prints bytes per event in each form once, for BENCHMARKS.md.
 fn print_sizes(events: &[UserEvent]) {
     let n = events.len() as f64;
@@ -176,6 +229,10 @@ fn bench(c: &mut Criterion) {
     group.bench_function("full: to_record+partition+frame+zstd", |b| {
         b.iter(|| hot_path(black_box(&events)))
     });
+    group.bench_function(
+        "full without rskafka Record: EncodedEvent+partition+frame+zstd",
+        |b| b.iter(|| hot_path_encoded(black_box(&events))),
+    );
     group.bench_function("prost encode_to_vec", |b| {
         b.iter(|| {
             events
