@@ -33,7 +33,8 @@
 #                  mb_per_s, ack_p50_ms, ack_p99_ms, send_cpu_s, ...) plus
 #                  scenario, run, load average before the run, and the
 #                  /usr/bin/time figures (time_wall_s, time_user_s, time_sys_s,
-#                  time_max_rss_kb)
+#                  time_max_rss_kb), and broker_cpu_s: the local broker's CPU
+#                  seconds during the run (it shares the cores with the producer)
 #   summary.md     the tables printed at the end
 # Topics are named bench-<scenario>-<side>-<run>-<stamp> and deleted at the end
 # (BENCH_KEEP_TOPICS=1 keeps them).
@@ -93,6 +94,19 @@ RUNS_FILE="$OUT/runs.jsonl"
 : > "$RUNS_FILE"
 log "results in $OUT; events $EVENTS (rate scenario $RATE_EVENTS at $RATE/s), runs $RUNS per side"
 
+# The local broker's JVM, to charge each run the broker CPU it caused (the broker shares
+# the machine's cores with the producer under test). Empty if the broker is not ours.
+BROKER_PID="$(cat "${KAFKA_ROOT:-$REPO_DIR/.kafka}/${KAFKA_INSTANCE:-default}/kafka.pid" 2>/dev/null || true)"
+TICKS="$(getconf CLK_TCK)"
+# broker_cpu: user+system CPU seconds of the broker so far, or 0 if unknown.
+broker_cpu() {
+  if [[ -n "$BROKER_PID" && -r "/proc/$BROKER_PID/stat" ]]; then
+    awk -v t="$TICKS" '{ sub(/^.*\) /, ""); print ($12 + $13) / t }' "/proc/$BROKER_PID/stat"
+  else
+    echo 0
+  fi
+}
+
 # run_one SCENARIO PARTITIONS SIDE RUN EVENTS [RATE]; $order is the scenario's position.
 run_one() {
   local scenario="$1" partitions="$2" side="$3" run="$4" events="$5" rate="${6:-}"
@@ -102,17 +116,21 @@ run_one() {
   load="$(cut -d' ' -f1-3 /proc/loadavg)"
   local args=("$side" --broker "$BROKER" --topic "$topic" --events "$events" --users "$USERS" --seed "$SEED")
   [[ -n "$rate" ]] && args+=(--rate "$rate")
-  local rc=0
+  local rc=0 broker_before broker_after
+  broker_before="$(broker_cpu)"
   "$TIME" -f '%e %U %S %M' -o "$OUT/$topic.time" "$BIN" "${args[@]}" > "$OUT/$topic.json" || rc=$?
+  broker_after="$(broker_cpu)"
   [[ $rc -eq 0 ]] || { cat "$OUT/$topic.json" >&2; die "run $topic failed (exit $rc); see above"; }
   local wall user sys rss
   read -r wall user sys rss < <(tail -n 1 "$OUT/$topic.time")
   jq -c --arg scenario "$scenario" --argjson order "$order" --argjson run "$run" --arg load "$load" \
+     --argjson broker_cpu "$(awk -v a="$broker_before" -v b="$broker_after" 'BEGIN { printf "%.2f", b - a }')" \
      --argjson wall "$wall" --argjson user "$user" --argjson sys "$sys" --argjson rss "$rss" \
      '. + {scenario: $scenario, order: $order, run: $run, load_before: $load,
-           time_wall_s: $wall, time_user_s: $user, time_sys_s: $sys, time_max_rss_kb: $rss}' \
+           time_wall_s: $wall, time_user_s: $user, time_sys_s: $sys, time_max_rss_kb: $rss,
+           broker_cpu_s: $broker_cpu}' \
      "$OUT/$topic.json" >> "$RUNS_FILE"
-  jq -r '"  \(.scenario) run \(.run) \(.mode): \(.events_per_s|floor) events/s, \(.mb_per_s) MB/s, ack p50 \(.ack_p50_ms) ms p99 \(.ack_p99_ms) ms, CPU \(.time_user_s + .time_sys_s) s, RSS \(.time_max_rss_kb/1024|floor) MiB, load before \(.load_before)"' \
+  jq -r '"  \(.scenario) run \(.run) \(.mode): \(.events_per_s|floor) events/s, \(.mb_per_s) MB/s, ack p50 \(.ack_p50_ms) ms p99 \(.ack_p99_ms) ms, CPU \((.time_user_s + .time_sys_s) * 100 | round / 100) s (broker \(.broker_cpu_s) s), RSS \(.time_max_rss_kb/1024|floor) MiB, load before \(.load_before)"' \
      <(tail -n 1 "$RUNS_FILE") >&2
 }
 
@@ -144,6 +162,7 @@ jq -s -r --arg cmd "make bench BENCH_EVENTS=$EVENTS BENCH_RUNS=$RUNS" --arg rev 
     mb_per_s: (map(.mb_per_s) | median),
     cpu_s_per_m: (map((.time_user_s + .time_sys_s) / .events * 1e6) | median),
     send_cpu_s_per_m: (map(.send_cpu_s_per_m) | median),
+    broker_cpu_s_per_m: (map(.broker_cpu_s / .events * 1e6) | median),
     rss_mb: (map(.time_max_rss_kb / 1024) | median),
     rss_above_events_mb: (map(.peak_rss_above_events_mb) | median),
     p50: (map(.ack_p50_ms) | median),
@@ -163,6 +182,7 @@ jq -s -r --arg cmd "make bench BENCH_EVENTS=$EVENTS BENCH_RUNS=$RUNS" --arg rev 
     row("MB/s (values+keys)"; "mb_per_s"; 1),
     row("CPU s per million events, whole process (time: user+sys)"; "cpu_s_per_m"; 3),
     row("CPU s per million events, send phase only (getrusage)"; "send_cpu_s_per_m"; 3),
+    row("broker CPU s per million events, during the run (its /proc stat)"; "broker_cpu_s_per_m"; 3),
     row("peak RSS MiB, whole process (time %M)"; "rss_mb"; 0),
     row("peak RSS MB above the pre-generated events"; "rss_above_events_mb"; 0),
     row("ack latency p50 ms"; "p50"; 2),
