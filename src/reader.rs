@@ -150,3 +150,47 @@ pub async fn verify(client: &Client, topic: &str) -> Result<Verification, Connec
     v.distinct_event_ids = seen.len() as u64;
     Ok(v)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Any bytes a topic may hold: decoding reports an error, never panics.
+    #[test]
+    fn decoding_arbitrary_bytes_never_panics() {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut decoded = 0;
+        for _ in 0..20_000 {
+            let len = (next() % 64) as usize;
+            let value: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+            let record = StoredRecord {
+                partition: 0,
+                offset: 0,
+                key: None,
+                headers: BTreeMap::new(),
+                timestamp_ms: 0,
+                value: Some(value),
+            };
+            decoded += usize::from(record.decode().is_ok());
+        }
+        assert!(
+            decoded < 20_000,
+            "random bytes all decoded: the check proves nothing"
+        );
+        let none = StoredRecord {
+            partition: 1,
+            offset: 2,
+            key: None,
+            headers: BTreeMap::new(),
+            timestamp_ms: 0,
+            value: None,
+        };
+        assert_eq!(none.decode(), Err("record has no value".to_string()));
+    }
+}

@@ -409,3 +409,74 @@ async fn sigint_stops_producing_flushes_and_prints_the_summary() {
     let stored = reader::read_all(&client, &topic).await.unwrap();
     assert_eq!(stored.len() as u64, summary["delivered"].as_u64().unwrap());
 }
+
+#[tokio::test]
+async fn unusable_input_ends_with_one_line_and_exit_code_4() {
+    let Some(client) = common::client_or_skip("cli-input").await else {
+        return;
+    };
+    let topic = common::unique_topic("cli-input");
+    common::create_topic(&client, &topic, 3).await;
+    let good = sample_lines(2).join("\n");
+
+    // A line that is not UTF-8, after two good ones.
+    let mut bytes = format!("{good}\n").into_bytes();
+    bytes.extend_from_slice(b"{\"userId\":\"\xff\xfe\"}\n");
+    let path = std::env::temp_dir().join(format!("non-utf8-{}.jsonl", std::process::id()));
+    std::fs::write(&path, &bytes).unwrap();
+    let out = run(&[
+        "--topic",
+        &topic,
+        "produce",
+        "--input",
+        path.to_str().unwrap(),
+    ]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains("line 3:") && stderr.contains("UTF-8"),
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr.lines().filter(|l| l.starts_with("Error:")).count(),
+        1,
+        "{stderr}"
+    );
+
+    // Empty input.
+    let out = run_with_stdin(&["--topic", &topic, "produce", "--input", "-"], "");
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("held no events"), "{stderr}");
+
+    // An event larger than the batch byte cap.
+    let big = format!(
+        r#"{{"eventId":"big","userId":"u","eventType":"USER_LOGIN","data":{{"metadata":{{"blob":"{}"}}}}}}"#,
+        "x".repeat(5_000)
+    );
+    let out = run_with_stdin(
+        &[
+            "--topic",
+            &topic,
+            "--batch-max-bytes",
+            "2000",
+            "--buffer-max-bytes",
+            "1MiB",
+            "produce",
+            "--input",
+            "-",
+        ],
+        &format!("{big}\n"),
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains("larger than batch-max-bytes (2000 bytes)"),
+        "{stderr}"
+    );
+    assert_eq!(
+        reader::read_all(&client, &topic).await.unwrap().len(),
+        2,
+        "only the good lines"
+    );
+}

@@ -272,6 +272,20 @@ pub async fn run(
             ),
         });
     }
+    if let Some(path) = &args.input
+        && summary.sent == 0
+        && invalid_lines == 0
+        && !interrupted
+    {
+        // Nothing to send is almost always a wrong file or an empty pipe upstream.
+        return Err(CliError {
+            code: ExitCode::BadInput,
+            message: format!(
+                "--input {} held no events (no non-blank lines); check the file or the command feeding it",
+                path.display()
+            ),
+        });
+    }
     if summary.failed > 0 || metrics.delivered != metrics.accepted {
         return Ok(ExitCode::Failures);
     }
