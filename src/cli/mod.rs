@@ -41,7 +41,8 @@ const EXIT_CODES_HELP: &str = "Exit codes:
   2  invalid option or configuration (nothing was sent)
   3  cannot reach or use the cluster: broker unreachable, authentication or TLS
      failure, topic missing
-  4  bad input: a JSON line could not be used (what was accepted before it is delivered)
+  4  bad input: a line that cannot be used, an event over the size limits, or an input
+     with no events (what was accepted before it is delivered)
 130  a second Ctrl-C / SIGTERM stopped the process at once";
 
 #[derive(Debug, Subcommand)]
