@@ -18,8 +18,12 @@
 # 3. The same for librdkafka (zstd, the original settings) with the benchmark
 #    binary, so both producers' stored bytes can be compared.
 #
+# Each codec (and librdkafka) runs BENCH_SIZE_RUNS times, codecs alternating; the
+# tables show medians (CPU is noisy on a shared 2-core machine; bytes barely vary).
+#
 # Environment: BENCH_SIZE_EVENTS (default 1000000), BENCH_SIZE_CODECS (default
-# "zstd gzip lz4 snappy none"), BENCH_OUT (default target/bench/sizes-<date-time>),
+# "zstd gzip lz4 snappy none"), BENCH_SIZE_RUNS (default 3),
+# BENCH_OUT (default target/bench/sizes-<date-time>),
 # KAFKA_PORT (default 9092), BENCH_KEEP_TOPICS=1 keeps the topics.
 # Output: BENCH_OUT/sizes.jsonl (one object per run) and BENCH_OUT/sizes.md.
 # =============================================================================
@@ -30,6 +34,7 @@ cd "$REPO_DIR"
 
 EVENTS="${BENCH_SIZE_EVENTS:-1000000}"
 CODECS="${BENCH_SIZE_CODECS:-zstd gzip lz4 snappy none}"
+RUNS="${BENCH_SIZE_RUNS:-3}"
 STAMP="$(date +%Y%m%d-%H%M%S)"
 OUT="${BENCH_OUT:-target/bench/sizes-$STAMP}"
 PORT="${KAFKA_PORT:-9092}"
@@ -62,44 +67,56 @@ stored() {
 log "JSON vs protobuf sizes, $EVENTS events"
 "$BIN" sizes --events "$EVENTS" --seed 1 | jq -c '. + {kind: "sizes"}' >> "$RESULTS"
 
-# record KIND CODEC TOPIC TIMEFILE SUMMARY_JSON: appends one result line.
+# record KIND CODEC RUN TOPIC TIMEFILE SUMMARY_JSON: appends one result line.
 record() {
-  local kind="$1" codec="$2" topic="$3" timefile="$4" summary="$5"
+  local kind="$1" codec="$2" run="$3" topic="$4" timefile="$5" summary="$6"
   local wall user sys rss bytes records batches
   read -r wall user sys rss < <(tail -n 1 "$timefile")
   read -r bytes records batches < <(stored "$topic")
-  jq -c --arg kind "$kind" --arg codec "$codec" --arg topic "$topic" \
+  jq -c --arg kind "$kind" --arg codec "$codec" --argjson run "$run" --arg topic "$topic" \
      --argjson wall "$wall" --argjson user "$user" --argjson sys "$sys" --argjson rss "$rss" \
      --argjson bytes "$bytes" --argjson records "$records" --argjson batches "$batches" \
      --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" \
-     '{kind: $kind, codec: $codec, topic: $topic, stored_bytes: $bytes, stored_records: $records,
+     '{kind: $kind, codec: $codec, run: $run, topic: $topic, stored_bytes: $bytes, stored_records: $records,
        stored_batches: $batches, stored_bytes_per_event: ($bytes / $records),
        time_wall_s: $wall, cpu_s: ($user + $sys), time_max_rss_kb: $rss, load_after: $load,
        summary: .}' <<< "$summary" >> "$RESULTS"
-  jq -r '"  \(.kind) \(.codec): \(.stored_bytes_per_event * 10 | round / 10) B/event stored in \(.stored_batches) batches, CPU \(.cpu_s * 100 | round / 100) s"' \
+  jq -r '"  run \(.run) \(.kind) \(.codec): \(.stored_bytes_per_event * 10 | round / 10) B/event stored in \(.stored_batches) batches, CPU \(.cpu_s * 100 | round / 100) s"' \
      <(tail -n 1 "$RESULTS") >&2
 }
 
-for codec in $CODECS; do
-  topic="bench-size-$codec-$STAMP"
-  log "ours, $codec: $CLI produce --count $EVENTS --seed 1 --create-topic --partitions $PARTITIONS --topic $topic --summary json --compression $codec"
+for run in $(seq 1 "$RUNS"); do
+  for codec in $CODECS; do
+    topic="bench-size-$codec-$run-$STAMP"
+    log "run $run, ours, $codec: $CLI produce --count $EVENTS --seed 1 --create-topic --partitions $PARTITIONS --topic $topic --summary json --compression $codec"
+    /usr/bin/time -f '%e %U %S %M' -o "$OUT/$topic.time" \
+      "$CLI" produce --count "$EVENTS" --seed 1 --create-topic --partitions "$PARTITIONS" \
+        --topic "$topic" --summary json --compression "$codec" > "$OUT/$topic.json"
+    record ours "$codec" "$run" "$topic" "$OUT/$topic.time" "$(cat "$OUT/$topic.json")"
+  done
+
+  topic="bench-size-librdkafka-zstd-$run-$STAMP"
+  log "run $run, librdkafka, zstd: $BIN librdkafka --topic $topic --events $EVENTS --seed 1"
+  scripts/kafka.sh create-topic "$topic" "$PARTITIONS" >/dev/null
   /usr/bin/time -f '%e %U %S %M' -o "$OUT/$topic.time" \
-    "$CLI" produce --count "$EVENTS" --seed 1 --create-topic --partitions "$PARTITIONS" \
-      --topic "$topic" --summary json --compression "$codec" > "$OUT/$topic.json"
-  record ours "$codec" "$topic" "$OUT/$topic.time" "$(cat "$OUT/$topic.json")"
+    "$BIN" librdkafka --broker "localhost:$PORT" --topic "$topic" --events "$EVENTS" --seed 1 > "$OUT/$topic.json"
+  record librdkafka zstd "$run" "$topic" "$OUT/$topic.time" "$(cat "$OUT/$topic.json")"
 done
 
-topic="bench-size-librdkafka-zstd-$STAMP"
-log "librdkafka, zstd: $BIN librdkafka --topic $topic --events $EVENTS --seed 1"
-scripts/kafka.sh create-topic "$topic" "$PARTITIONS" >/dev/null
-/usr/bin/time -f '%e %U %S %M' -o "$OUT/$topic.time" \
-  "$BIN" librdkafka --broker "localhost:$PORT" --topic "$topic" --events "$EVENTS" --seed 1 > "$OUT/$topic.json"
-record librdkafka zstd "$topic" "$OUT/$topic.time" "$(cat "$OUT/$topic.json")"
-
-jq -s -r --arg events "$EVENTS" '
+jq -s -r --arg events "$EVENTS" --arg runs "$RUNS" '
   def r(n): (. * pow(10; n) | round) / pow(10; n) | tostring;
+  def median: sort | if length % 2 == 1 then .[length / 2 | floor] else (.[length / 2 - 1] + .[length / 2]) / 2 end;
+  def med(f): map(f) | median;
   (map(select(.kind == "sizes")) | first) as $s
-  | (map(select(.kind == "ours" and .codec == "none")) | first) as $none
+  | [map(select(.kind != "sizes")) | group_by(.kind + " " + .codec)[]
+     | { kind: .[0].kind, codec: .[0].codec, n: length,
+         bytes: med(.stored_bytes_per_event), batches: med(.stored_batches),
+         cpu: med(.cpu_s), eps: med(.summary.events_per_s),
+         rpb: med(.summary.mean_records_per_batch // (.summary.events / .stored_batches)),
+         p50: med(.summary.ack_latency_p50_ms // .summary.ack_p50_ms),
+         p99: med(.summary.ack_latency_p99_ms // .summary.ack_p99_ms) }] as $g
+  | ($g | map(select(.kind == "ours" and .codec == "none")) | first) as $none
+  | ["zstd", "gzip", "lz4", "snappy", "none"] as $order
   | "### Bytes per event (\($events) events, seed 1, 100,000 users)\n",
     "| form | bytes per event | vs JSON | how measured |",
     "|---|---|---|---|",
@@ -107,14 +124,15 @@ jq -s -r --arg events "$EVENTS" '
     "| JSON, zstd-3 in 10,000-line blocks | \($s.json_zstd3_bytes_per_event | r(1)) | -\($s.json_zstd3_reduction_pct | r(1)) % | same, \($s.zstd3_mb_per_s) MB/s on one core |",
     "| JSON, gzip-6 in 10,000-line blocks | \($s.json_gzip6_bytes_per_event | r(1)) | -\($s.json_gzip6_reduction_pct | r(1)) % | same, \($s.gzip6_mb_per_s) MB/s on one core |",
     "| protobuf value | \($s.protobuf_value_bytes_per_event | r(1)) | -\((1 - $s.protobuf_value_bytes_per_event / $s.json_bytes_per_event) * 100 | r(1)) % | same |",
-    (map(select(.kind != "sizes" and .codec == "zstd"))[]
-      | "| stored by the broker, \(.kind), zstd (key, header, framing, batch headers included) | \(.stored_bytes_per_event | r(1)) | -\((1 - .stored_bytes_per_event / $s.json_bytes_per_event) * 100 | r(1)) % | dump-log of \(.topic), \(.stored_batches) batches |"),
+    ($g[] | select(.codec == "zstd")
+      | "| stored by the broker, \(.kind), zstd (key, header, framing, batch headers included) | \(.bytes | r(1)) | -\((1 - .bytes / $s.json_bytes_per_event) * 100 | r(1)) % | dump-log, median of \(.n) runs, \(.batches) batches |"),
     "",
-    "### Codecs on the same events, as stored by the broker (ours, `kafka-producer produce --compression X`)\n",
-    "| codec | stored bytes per event | vs none | process CPU s (user+sys) | CPU s over `none`, per million events | events/s | records per batch | ack p50 / p99 ms |",
+    "### Codecs on the same events, as stored by the broker\n",
+    "ours: `kafka-producer produce --count \($events) --seed 1 --create-topic --partitions 3 --compression X`; librdkafka: `vs-librdkafka librdkafka --events \($events) --seed 1`; medians of \($runs) runs each, codecs alternating\n",
+    "| producer, codec | stored bytes per event | vs none | process CPU s (user+sys) | CPU s over `none`, per million events | events/s | records per batch | ack p50 / p99 ms |",
     "|---|---|---|---|---|---|---|---|",
-    (map(select(.kind == "ours"))[]
-      | "| \(.codec) | \(.stored_bytes_per_event | r(1)) | \(if $none then "\((.stored_bytes_per_event / $none.stored_bytes_per_event - 1) * 100 | r(1)) %" else "-" end) | \(.cpu_s | r(2)) | \(if $none then ((.cpu_s - $none.cpu_s) / ($events | tonumber) * 1e6 | r(2)) else "-" end) | \(.summary.events_per_s | floor) | \(.summary.mean_records_per_batch | r(0)) | \(.summary.ack_latency_p50_ms | r(1)) / \(.summary.ack_latency_p99_ms | r(1)) |"),
+    ($g | sort_by([(.kind != "ours"), (.codec as $c | $order | index($c))])[]
+      | "| \(.kind), \(.codec) | \(.bytes | r(1)) | \(if $none then "\((.bytes / $none.bytes - 1) * 100 | r(1)) %" else "-" end) | \(.cpu | r(2)) | \(if $none and .kind == "ours" then ((.cpu - $none.cpu) / ($events | tonumber) * 1e6 | r(2)) else "-" end) | \(.eps | floor) | \(.rpb | r(0)) | \(.p50 | r(1)) / \(.p99 | r(1)) |"),
     ""' "$RESULTS" | tee "$OUT/sizes.md"
 
 if [[ "${BENCH_KEEP_TOPICS:-0}" != 1 ]]; then
