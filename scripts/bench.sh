@@ -25,6 +25,8 @@
 #   BENCH_USERS         distinct user ids / keys             (default 100000)
 #   BENCH_SEED          generator seed, same for both sides  (default 1)
 #   BENCH_SCENARIOS     which scenarios, in order            (default "p3 p12 rate")
+#   BENCH_ALLOCATOR     mimalloc (the product binary's, default) or system: the
+#                       global allocator of the benchmark process, both sides
 #   BENCH_OUT           output directory      (default target/bench/<date-time>)
 #   KAFKA_PORT          broker port, as scripts/kafka.sh     (default 9092)
 #
@@ -83,7 +85,12 @@ if (( ${#need[@]} > 0 )); then
 fi
 
 log "building benches/vs-librdkafka (release; the first build compiles librdkafka with cmake)"
-(cd benches/vs-librdkafka && cargo build --release --quiet) || die "build failed (needs cmake, a C/C++ compiler, zlib; see BENCHMARKS.md)"
+case "${BENCH_ALLOCATOR:-mimalloc}" in
+  mimalloc) features=() ;;
+  system) features=(--no-default-features) ;;
+  *) die "BENCH_ALLOCATOR must be mimalloc or system (got '${BENCH_ALLOCATOR}')" ;;
+esac
+(cd benches/vs-librdkafka && cargo build --release --quiet "${features[@]}") || die "build failed (needs cmake, a C/C++ compiler, zlib; see BENCHMARKS.md)"
 scripts/kafka.sh up >&2
 
 # What "ours" is: the commit of the product crate, +dirty if src/ or the manifest differ.
@@ -151,7 +158,7 @@ for scenario in $SCENARIOS; do
 done
 
 # Medians per scenario and side, and ours/librdkafka ratios, as Markdown.
-jq -s -r --arg cmd "make bench BENCH_EVENTS=$EVENTS BENCH_RUNS=$RUNS" --arg rev "$REV" \
+jq -s -r --arg cmd "make bench BENCH_EVENTS=$EVENTS BENCH_RUNS=$RUNS${BENCH_ALLOCATOR:+ BENCH_ALLOCATOR=$BENCH_ALLOCATOR}" --arg rev "$REV" \
   --arg machine "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')" '
   def median: sort | if length == 0 then null
     elif length % 2 == 1 then .[length / 2 | floor]
@@ -175,7 +182,7 @@ jq -s -r --arg cmd "make bench BENCH_EVENTS=$EVENTS BENCH_RUNS=$RUNS" --arg rev 
     | (map(select(.mode == "librdkafka")) | figures) as $l
     | def row(name; key; n): "| \(name) | \($o[key] | r(n)) | \($l[key] | r(n)) | \(if $o[key] != null and $l[key] != null and $l[key] != 0 then ($o[key] / $l[key] | r(2)) else "-" end) |";
     "### \($first.scenario): \($first.partitions) partitions, \($first.events) events\(if $first.rate then ", rate cap \($first.rate) events/s" else ", full speed" end)\n",
-    "medians of \($o.runs) + \($l.runs) alternating runs, `\($cmd)`; ours = kafka-producer \($rev), librdkafka \(map(select(.mode == "librdkafka")) | first | .librdkafka_version // "-"); \($machine); load average before the runs \(map(.load_before | split(" ")[0] | tonumber) | min)-\(map(.load_before | split(" ")[0] | tonumber) | max); failures: ours \($o.failures), librdkafka \($l.failures)\n",
+    "medians of \($o.runs) + \($l.runs) alternating runs, `\($cmd)`; ours = kafka-producer \($rev), allocator \($first.allocator // "system"), librdkafka \(map(select(.mode == "librdkafka")) | first | .librdkafka_version // "-"); \($machine); load average before the runs \(map(.load_before | split(" ")[0] | tonumber) | min)-\(map(.load_before | split(" ")[0] | tonumber) | max); failures: ours \($o.failures), librdkafka \($l.failures)\n",
     "| median | ours | librdkafka | ours/librdkafka |",
     "|---|---|---|---|",
     row("events/s"; "events_per_s"; 0),

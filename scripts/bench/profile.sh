@@ -25,7 +25,8 @@
 #
 # Environment: BENCH_PROFILE_EVENTS (default 500000), BENCH_PROFILE_SIDE
 # (ours|librdkafka, default ours), BENCH_PROFILE_PARTITIONS (default 3),
-# BENCH_PROFILE_FREQ (Hz, default 999), KAFKA_PORT (default 9092).
+# BENCH_PROFILE_FREQ (Hz, default 999), BENCH_ALLOCATOR (mimalloc, the product
+# binary's, by default; or system), KAFKA_PORT (default 9092).
 # =============================================================================
 set -euo pipefail
 
@@ -43,7 +44,12 @@ BIN="benches/vs-librdkafka/target/release/vs-librdkafka"
 
 die() { echo "profile.sh: $*" >&2; exit 1; }
 command -v perf >/dev/null || die "perf is needed (apt-get install linux-perf)"
-(cd benches/vs-librdkafka && cargo build --release --quiet) || die "cannot build benches/vs-librdkafka"
+case "${BENCH_ALLOCATOR:-mimalloc}" in
+  mimalloc) features=() ;;
+  system) features=(--no-default-features) ;;
+  *) die "BENCH_ALLOCATOR must be mimalloc or system" ;;
+esac
+(cd benches/vs-librdkafka && cargo build --release --quiet "${features[@]}") || die "cannot build benches/vs-librdkafka"
 scripts/kafka.sh up >&2
 mkdir -p "$OUT"
 OUT="$(cd "$OUT" && pwd)"
