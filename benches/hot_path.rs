@@ -14,7 +14,8 @@
 //! engine's `EncodedEvent`), and the parts are measured apart: prost alone, `to_record`
 //! alone, framing alone, zstd alone.
 //!
-//! Criterion runs on one thread, so elements/s here is events/s per core. The sizes
+//! Criterion runs on one thread, so elements/s here is events/s per core. The allocator is
+//! mimalloc, as in the product binary. The sizes
 //! (protobuf, framed, zstd, JSON) are printed once to stderr before the measurements.
 
 use std::hint::black_box;
@@ -28,6 +29,10 @@ use kafka_producer::partitioner::Partitioner;
 use kafka_producer::record::{EVENT_TYPE_HEADER, EncodedEvent, encoded_size, to_record};
 use prost::Message;
 use rskafka::record::Record;
+
+/// The product binary's allocator (src/main.rs), so the floor is measured as shipped.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Partitions the events are spread over, as the 3-partition benchmark topic.
 const PARTITIONS: u32 = 3;
