@@ -383,7 +383,14 @@ fn run_ours(args: &Args, workload: &Workload, latencies: &Arc<Latencies>) -> Run
         // awaiting them in order sees each one when it is made.
         let mut senders = Vec::new();
         let mut collectors = Vec::new();
-        let collector_runtime = collector_runtime.handle().clone();
+        // BENCH_COLLECTORS=shared puts them on the producer's runtime instead, as an
+        // application that spawns its report handling would (see BENCHMARKS.md).
+        let shared = std::env::var("BENCH_COLLECTORS").is_ok_and(|v| v == "shared");
+        let collector_runtime = if shared {
+            tokio::runtime::Handle::current()
+        } else {
+            collector_runtime.handle().clone()
+        };
         for _ in 0..partitions {
             let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<ReportChunk>();
             let latencies = Arc::clone(latencies);
@@ -449,7 +456,8 @@ fn run_ours(args: &Args, workload: &Workload, latencies: &Arc<Latencies>) -> Run
             wall,
             cpu,
             extra: format!(
-                ",\"partitions\":{partitions},\"batches\":{},\"records_per_batch\":{:.1},\"engine_ack_p50_ms\":{:.3},\"engine_ack_p99_ms\":{:.3}",
+                ",\"partitions\":{partitions},\"collectors\":\"{}\",\"batches\":{},\"records_per_batch\":{:.1},\"engine_ack_p50_ms\":{:.3},\"engine_ack_p99_ms\":{:.3}",
+                if shared { "shared" } else { "own-thread" },
                 m.batches_sent,
                 m.mean_records_per_batch(),
                 m.ack_latency_p50.as_secs_f64() * 1e3,
