@@ -5,76 +5,16 @@
 
 mod common;
 
-use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::fault::OwnedBroker;
 use kafka_producer::generator::Generator;
 use kafka_producer::{DeliveryError, Producer, SendError, connect, reader};
 
 const INSTANCE: &str = "outage";
 const PORT: u16 = 19192;
 const CONTROLLER_PORT: u16 = 19193;
-
-/// A broker process owned by this test; stopped when dropped.
-struct OwnedBroker;
-
-impl OwnedBroker {
-    fn script(command: &str) {
-        let status = Command::new(common::repo_root().join("scripts/kafka.sh"))
-            .arg(command)
-            .env("KAFKA_INSTANCE", INSTANCE)
-            .env("KAFKA_PORT", PORT.to_string())
-            .env("KAFKA_CONTROLLER_PORT", CONTROLLER_PORT.to_string())
-            .status()
-            .expect("scripts/kafka.sh runs");
-        assert!(
-            status.success(),
-            "scripts/kafka.sh {command} for instance {INSTANCE} failed"
-        );
-    }
-
-    fn start() -> Self {
-        Self::script("up");
-        Self
-    }
-
-    fn pid() -> String {
-        let path = kafka_root().join(format!("{INSTANCE}/kafka.pid"));
-        std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-            .trim()
-            .to_string()
-    }
-
-    /// Freezes the broker process: connections stay open, nothing is answered.
-    fn stall(&self) {
-        assert!(
-            Command::new("kill")
-                .args(["-STOP", &Self::pid()])
-                .status()
-                .unwrap()
-                .success()
-        );
-    }
-
-    fn resume(&self) {
-        assert!(
-            Command::new("kill")
-                .args(["-CONT", &Self::pid()])
-                .status()
-                .unwrap()
-                .success()
-        );
-    }
-}
-
-impl Drop for OwnedBroker {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-CONT", &Self::pid()]).status();
-        Self::script("down");
-    }
-}
 
 fn address() -> String {
     format!("localhost:{PORT}")
@@ -99,7 +39,7 @@ async fn outages_resolve_every_event_and_backpressure_holds_until_the_broker_ret
     if common::client_or_skip("outage").await.is_none() {
         return;
     }
-    let broker = OwnedBroker::start();
+    let broker = OwnedBroker::start(INSTANCE, PORT, CONTROLLER_PORT, &[]).await;
     let mut connection = kafka_producer::config::ConnectionConfig {
         brokers: vec![address()],
         ..Default::default()
@@ -116,7 +56,7 @@ async fn outages_resolve_every_event_and_backpressure_holds_until_the_broker_ret
     config.connection.brokers = vec![address()];
     let timeout = config.message_timeout; // the default, 5 s
     let producer = Producer::connect(config).await.unwrap();
-    OwnedBroker::script("kill9");
+    broker.kill9().await;
     let mut generator = Generator::new(1, 1000);
     let mut reports = Vec::new();
     for i in 0..3000 {
@@ -146,7 +86,7 @@ async fn outages_resolve_every_event_and_backpressure_holds_until_the_broker_ret
 
     // 2. Broker back, then stalled with a 1 MiB buffer: try_send fails fast, send waits,
     // memory stays bounded, and everything is delivered once it resumes.
-    OwnedBroker::script("up");
+    broker.up().await;
     let client = connect::connect(&connection, Duration::from_secs(10))
         .await
         .unwrap();
@@ -158,7 +98,8 @@ async fn outages_resolve_every_event_and_backpressure_holds_until_the_broker_ret
     config.batch_max_bytes = 100_000;
     config.message_timeout = Duration::from_secs(120);
     let producer = Arc::new(Producer::connect(config).await.unwrap());
-    broker.stall();
+    // Freezes the broker process: connections stay open, nothing is answered.
+    broker.script(&["freeze"]).await;
     let rss_before = rss_bytes();
     let mut generator = Generator::new(2, 1000);
     let mut reports = Vec::new();
@@ -197,7 +138,7 @@ async fn outages_resolve_every_event_and_backpressure_holds_until_the_broker_ret
         "memory grew {grown} bytes with a 1 MiB buffer and 50000 waiting events"
     );
 
-    broker.resume();
+    broker.script(&["thaw"]).await;
     let mut delivered = std::collections::HashSet::new();
     for (id, report) in reports.into_iter().chain(waiting.await.unwrap()) {
         report.await.expect("delivered after the broker resumed");
@@ -220,11 +161,4 @@ async fn outages_resolve_every_event_and_backpressure_holds_until_the_broker_ret
         stored.len() - stored_ids.len()
     );
     drop(broker);
-}
-
-/// Where scripts/kafka.sh keeps its instances: `$KAFKA_ROOT`, as the script reads it.
-fn kafka_root() -> std::path::PathBuf {
-    std::env::var_os("KAFKA_ROOT")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| common::repo_root().join(".kafka"))
 }

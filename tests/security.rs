@@ -6,6 +6,7 @@
 
 mod common;
 
+use common::fault::OwnedBroker;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
@@ -16,33 +17,8 @@ const SSL: u16 = BASE_PORT + 3;
 const SASL_SSL: u16 = BASE_PORT + 4;
 const PASSWORD: &str = "alice-secret";
 
-struct SecureBroker;
-
-impl SecureBroker {
-    fn script(command: &str) {
-        let status = Command::new(common::repo_root().join("scripts/kafka.sh"))
-            .arg(command)
-            .env("KAFKA_INSTANCE", INSTANCE)
-            .env("KAFKA_SECURITY", "1")
-            .env("KAFKA_PORT", BASE_PORT.to_string())
-            .env("KAFKA_CONTROLLER_PORT", (BASE_PORT + 1).to_string())
-            .status()
-            .expect("scripts/kafka.sh runs");
-        assert!(
-            status.success(),
-            "scripts/kafka.sh {command} (instance {INSTANCE}) failed"
-        );
-    }
-}
-
-impl Drop for SecureBroker {
-    fn drop(&mut self) {
-        Self::script("down");
-    }
-}
-
 fn tls_dir() -> std::path::PathBuf {
-    kafka_root().join(format!("{INSTANCE}/tls"))
+    common::kafka_root().join(format!("{INSTANCE}/tls"))
 }
 
 fn produce(envs: &[(&str, String)], topic: &str, extra: &[&str]) -> (Output, Duration) {
@@ -94,8 +70,13 @@ async fn every_secured_listener_accepts_good_credentials_and_refuses_bad_ones_fa
     if common::client_or_skip("security").await.is_none() {
         return;
     }
-    SecureBroker::script("up");
-    let _broker = SecureBroker;
+    let _broker = OwnedBroker::start(
+        INSTANCE,
+        BASE_PORT,
+        BASE_PORT + 1,
+        &[("KAFKA_SECURITY", "1".to_string())],
+    )
+    .await;
     let topic = common::unique_topic("security");
     let broker = |port: u16| ("KAFKA_BROKER", format!("localhost:{port}"));
 
@@ -184,11 +165,4 @@ async fn every_secured_listener_accepts_good_credentials_and_refuses_bad_ones_fa
         !logs.contains(PASSWORD),
         "the password appears in the trace logs"
     );
-}
-
-/// Where scripts/kafka.sh keeps its instances: `$KAFKA_ROOT`, as the script reads it.
-fn kafka_root() -> std::path::PathBuf {
-    std::env::var_os("KAFKA_ROOT")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| common::repo_root().join(".kafka"))
 }

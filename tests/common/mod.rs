@@ -21,6 +21,13 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Where scripts/kafka.sh keeps its instances: `$KAFKA_ROOT`, as the script reads it.
+pub fn kafka_root() -> PathBuf {
+    std::env::var_os("KAFKA_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join(".kafka"))
+}
+
 fn broker_required() -> bool {
     std::env::var("KAFKA_PRODUCER_REQUIRE_BROKER").is_ok_and(|v| v == "1")
 }
