@@ -50,9 +50,8 @@ pub fn classify(error: &RskafkaError) -> SinkError {
             protocol_error,
             ProtocolError::RequestTimedOut | ProtocolError::NotEnoughReplicasAfterAppend
         ),
-        RskafkaError::InvalidResponse(_) => true,
-        RskafkaError::Connection(_) | RskafkaError::Request(_) => true,
-        RskafkaError::RetryFailed(_) | RskafkaError::Timeout => true,
+        // Broken connections, exhausted retries, timeouts, answers we cannot read: the
+        // request may have reached the broker.
         _ => true,
     };
     SinkError {
