@@ -1,34 +1,31 @@
 //! The floor: what one core can do on the producer's hot path with no network, no
 //! channels and no tasks. `cargo bench --bench hot_path` (or `make bench-floor`).
 //!
-//! Per event: prost-encode the `UserEvent` and build its `rskafka::record::Record`
-//! (`record::to_record`: key, value, `event-type` header), size it
-//! (`record::encoded_size`), pick its partition (`Partitioner::Murmur2`, 3 partitions);
-//! per batch of about 10,000 records: write the Kafka v2 record framing of every record
-//! (length, attributes, timestamp/offset deltas, key, value, header, as varints, exactly
-//! the bytes a v2 batch compresses; the 61-byte batch header is left out, it is not
-//! compressed) into one buffer, and zstd-compress that buffer at level 3 (what rskafka's
-//! `Compression::Zstd` uses: zstd level 0 = the default, 3).
-//!
-//! A second variant does the same without rskafka's `Record` (framing straight from the
-//! engine's `EncodedEvent`), and the parts are measured apart: prost alone, `to_record`
-//! alone, framing alone, zstd alone.
+//! The same code the engine runs, minus the tasks: per event, `EncodedEvent::new`
+//! (prost-encode the `UserEvent`, copy the `user_id` key), size it, pick its partition
+//! (`Partitioner::Murmur2`, 3 partitions) and frame it into that partition's open batch
+//! (`BatchBuilder::push`); per batch of 10,000 records, `BatchBuilder::finish`: zstd at
+//! level 3 with the partition's reused context, the 61-byte header and the CRC.
+//! The parts are measured apart too: prost alone, `EncodedEvent::new` alone, framing
+//! alone, finishing (compression) alone.
 //!
 //! Criterion runs on one thread, so elements/s here is events/s per core. The allocator is
-//! mimalloc, as in the product binary. The sizes
-//! (protobuf, framed, zstd, JSON) are printed once to stderr before the measurements.
+//! mimalloc, as in the product binary. The sizes (protobuf, framed, zstd batch, JSON) are
+//! printed once to stderr before the measurements.
 
 use std::hint::black_box;
 use std::sync::atomic::AtomicU32;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use kafka_producer::compression::Compressor;
+use kafka_producer::config::CompressionCodec;
 use kafka_producer::event::UserEvent;
 use kafka_producer::generator::Generator;
 use kafka_producer::partitioner::Partitioner;
-use kafka_producer::record::{EVENT_TYPE_HEADER, EncodedEvent, encoded_size, to_record};
+use kafka_producer::record::EncodedEvent;
+use kafka_producer::record_batch::BatchBuilder;
 use prost::Message;
-use rskafka::record::Record;
 
 /// The product binary's allocator (src/main.rs), so the floor is measured as shipped.
 #[global_allocator]
@@ -40,8 +37,6 @@ const PARTITIONS: u32 = 3;
 const BATCH_RECORDS: usize = 10_000;
 /// Events per iteration: enough for one full batch per partition on average.
 const EVENTS: usize = BATCH_RECORDS * PARTITIONS as usize;
-/// rskafka's zstd level (its `Encoder::new(writer, 0)`: 0 means zstd's default, 3).
-const ZSTD_LEVEL: i32 = 3;
 
 fn events() -> Vec<UserEvent> {
     let mut generator = Generator::new(1, 100_000);
@@ -50,149 +45,67 @@ fn events() -> Vec<UserEvent> {
         .collect()
 }
 
-fn put_varint(out: &mut Vec<u8>, value: i64) {
-    let mut v = ((value << 1) ^ (value >> 63)) as u64; // zigzag
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
+/// One partition's open batch and its compressor, as a partition worker has them.
+struct Partition {
+    builder: BatchBuilder,
+    compressor: Compressor,
 }
 
-fn put_bytes(out: &mut Vec<u8>, bytes: Option<&[u8]>) {
-    match bytes {
-        Some(b) => {
-            put_varint(out, b.len() as i64);
-            out.extend_from_slice(b);
-        }
-        None => put_varint(out, -1),
+impl Partition {
+    /// Closes the open batch; returns its size on the wire.
+    fn finish(&mut self) -> usize {
+        let batch = self.builder.finish(&mut self.compressor).unwrap();
+        batch.bytes.len()
     }
 }
 
-/// Appends the Kafka v2 framing of `records` (the part of a record batch that gets
-/// compressed) to `out`; the body of each record goes through `scratch` to learn its
-/// length, without a per-record allocation.
-fn frame_batch(records: &[Record], out: &mut Vec<u8>, scratch: &mut Vec<u8>) {
-    let first_ts = records
-        .first()
-        .map_or(0, |r| r.timestamp.timestamp_millis());
-    for (offset_delta, record) in records.iter().enumerate() {
-        scratch.clear();
-        scratch.push(0); // attributes
-        put_varint(scratch, record.timestamp.timestamp_millis() - first_ts);
-        put_varint(scratch, offset_delta as i64);
-        put_bytes(scratch, record.key.as_deref());
-        put_bytes(scratch, record.value.as_deref());
-        put_varint(scratch, record.headers.len() as i64);
-        for (key, value) in &record.headers {
-            put_bytes(scratch, Some(key.as_bytes()));
-            put_bytes(scratch, Some(value.as_slice()));
-        }
-        put_varint(out, scratch.len() as i64);
-        out.extend_from_slice(scratch);
-    }
-}
-
-/// The whole hot path for `events`: record, size, partition, batch, frame, compress.
-/// Returns the compressed bytes, so nothing is optimised away.
-fn hot_path(events: &[UserEvent]) -> usize {
+/// The whole hot path for `events`: encode, size, partition, frame, compress.
+/// Returns the batch bytes, so nothing is optimised away.
+fn hot_path(events: &[UserEvent], partitions: &mut [Partition]) -> usize {
     let keyless = AtomicU32::new(0);
-    let mut batches: Vec<Vec<Record>> = (0..PARTITIONS)
-        .map(|_| Vec::with_capacity(BATCH_RECORDS))
-        .collect();
-    let mut framed = Vec::with_capacity(2 << 20);
-    let mut scratch = Vec::with_capacity(256);
-    let mut compressed = 0;
-    let mut bytes = 0;
-    let mut close = |batch: &mut Vec<Record>, framed: &mut Vec<u8>| {
-        framed.clear();
-        frame_batch(batch, framed, &mut scratch);
-        compressed += zstd::bulk::compress(framed, ZSTD_LEVEL)
-            .expect("zstd compresses")
-            .len();
-        batch.clear();
-    };
-    for event in events {
-        let record = to_record(event);
-        bytes += encoded_size(&record);
-        let key = record.key.as_deref().unwrap_or_default();
-        let p = Partitioner::Murmur2.partition(key, PARTITIONS, &keyless) as usize;
-        batches[p].push(record);
-        if batches[p].len() >= BATCH_RECORDS {
-            close(&mut batches[p], &mut framed);
-        }
-    }
-    for batch in &mut batches {
-        if !batch.is_empty() {
-            close(batch, &mut framed);
-        }
-    }
-    black_box(bytes);
-    compressed
-}
-
-/// The same work without rskafka's `Record` (no header map, no chrono timestamp): each
-/// event is kept as the engine's `EncodedEvent` (key and value on the heap) and framed
-/// straight from it. How much the `Record` representation itself costs.
-fn hot_path_encoded(events: &[UserEvent]) -> usize {
-    let keyless = AtomicU32::new(0);
-    let mut batches: Vec<Vec<EncodedEvent>> = (0..PARTITIONS)
-        .map(|_| Vec::with_capacity(BATCH_RECORDS))
-        .collect();
-    let mut framed = Vec::with_capacity(2 << 20);
-    let mut scratch = Vec::with_capacity(256);
-    let mut compressed = 0;
-    let mut close = |batch: &mut Vec<EncodedEvent>, framed: &mut Vec<u8>| {
-        framed.clear();
-        let first_ts = batch.first().map_or(0, |e| e.timestamp_ms);
-        for (offset_delta, e) in batch.iter().enumerate() {
-            scratch.clear();
-            scratch.push(0); // attributes
-            put_varint(&mut scratch, e.timestamp_ms - first_ts);
-            put_varint(&mut scratch, offset_delta as i64);
-            put_bytes(&mut scratch, Some(&e.key));
-            put_bytes(&mut scratch, Some(&e.value));
-            put_varint(&mut scratch, 1);
-            put_bytes(&mut scratch, Some(EVENT_TYPE_HEADER.as_bytes()));
-            put_bytes(&mut scratch, Some(e.event_type.as_bytes()));
-            put_varint(framed, scratch.len() as i64);
-            framed.extend_from_slice(&scratch);
-        }
-        compressed += zstd::bulk::compress(framed, ZSTD_LEVEL)
-            .expect("zstd compresses")
-            .len();
-        batch.clear();
-    };
+    let mut wire = 0;
+    let mut sized = 0;
     for event in events {
         let encoded = EncodedEvent::new(event);
-        black_box(encoded.size());
+        sized += encoded.size();
         let p = Partitioner::Murmur2.partition(&encoded.key, PARTITIONS, &keyless) as usize;
-        batches[p].push(encoded);
-        if batches[p].len() >= BATCH_RECORDS {
-            close(&mut batches[p], &mut framed);
+        let partition = &mut partitions[p];
+        partition.builder.push(&encoded);
+        if partition.builder.len() >= BATCH_RECORDS {
+            wire += partition.finish();
         }
     }
-    for batch in &mut batches {
-        if !batch.is_empty() {
-            close(batch, &mut framed);
-        }
+    for partition in partitions.iter_mut().filter(|p| !p.builder.is_empty()) {
+        wire += partition.finish();
     }
-    compressed
+    black_box(sized);
+    wire
+}
+
+fn partitions() -> Vec<Partition> {
+    (0..PARTITIONS)
+        .map(|_| Partition {
+            builder: BatchBuilder::new(),
+            compressor: Compressor::new(CompressionCodec::Zstd),
+        })
+        .collect()
 }
 
 /// Prints bytes per event in each form once, for BENCHMARKS.md.
 fn print_sizes(events: &[UserEvent]) {
     let n = events.len() as f64;
     let protobuf: usize = events.iter().map(|e| e.encoded_len()).sum();
-    let records: Vec<Record> = events.iter().map(to_record).collect();
+    let encoded: Vec<EncodedEvent> = events.iter().map(EncodedEvent::new).collect();
     let mut framed_total = 0;
-    let mut zstd_total = 0;
-    let (mut framed, mut scratch) = (Vec::new(), Vec::new());
-    for chunk in records.chunks(BATCH_RECORDS) {
-        framed.clear();
-        frame_batch(chunk, &mut framed, &mut scratch);
-        framed_total += framed.len();
-        zstd_total += zstd::bulk::compress(&framed, ZSTD_LEVEL).unwrap().len();
+    let mut batch_total = 0;
+    let mut plain = Compressor::new(CompressionCodec::None);
+    let mut zstd = Compressor::new(CompressionCodec::Zstd);
+    let mut builder = BatchBuilder::new();
+    for chunk in encoded.chunks(BATCH_RECORDS) {
+        chunk.iter().for_each(|e| builder.push(e));
+        framed_total += builder.finish(&mut plain).unwrap().bytes.len();
+        chunk.iter().for_each(|e| builder.push(e));
+        batch_total += builder.finish(&mut zstd).unwrap().bytes.len();
     }
     let json: Vec<Vec<u8>> = events
         .iter()
@@ -201,19 +114,15 @@ fn print_sizes(events: &[UserEvent]) {
     let json_total: usize = json.iter().map(|j| j.len() + 1).sum(); // + newline
     let json_zstd: usize = json
         .chunks(BATCH_RECORDS)
-        .map(|c| {
-            zstd::bulk::compress(&c.join(&b"\n"[..]), ZSTD_LEVEL)
-                .unwrap()
-                .len()
-        })
+        .map(|c| zstd::bulk::compress(&c.join(&b"\n"[..]), 3).unwrap().len())
         .sum();
     eprintln!(
-        "hot_path sizes over {} events, batches of {BATCH_RECORDS}: protobuf {:.1} B, framed record {:.1} B, \
-         zstd-{ZSTD_LEVEL} framed {:.1} B per event; JSON line {:.1} B, zstd-{ZSTD_LEVEL} JSON {:.1} B per event",
+        "hot_path sizes over {} events, batches of {BATCH_RECORDS}: protobuf {:.1} B, uncompressed batch {:.1} B, \
+         zstd-3 batch {:.1} B per event; JSON line {:.1} B, zstd-3 JSON {:.1} B per event",
         events.len(),
         protobuf as f64 / n,
         framed_total as f64 / n,
-        zstd_total as f64 / n,
+        batch_total as f64 / n,
         json_total as f64 / n,
         json_zstd as f64 / n,
     );
@@ -222,7 +131,7 @@ fn print_sizes(events: &[UserEvent]) {
 fn bench(c: &mut Criterion) {
     let events = events();
     print_sizes(&events);
-    let records: Vec<Record> = events.iter().map(to_record).collect();
+    let encoded: Vec<EncodedEvent> = events.iter().map(EncodedEvent::new).collect();
 
     let mut group = c.benchmark_group("hot_path");
     group
@@ -231,13 +140,10 @@ fn bench(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(4))
         .throughput(Throughput::Elements(EVENTS as u64));
 
-    group.bench_function("full: to_record+partition+frame+zstd", |b| {
-        b.iter(|| hot_path(black_box(&events)))
+    let mut state = partitions();
+    group.bench_function("full: encode+partition+frame+zstd", |b| {
+        b.iter(|| hot_path(black_box(&events), &mut state))
     });
-    group.bench_function(
-        "full without rskafka Record: EncodedEvent+partition+frame+zstd",
-        |b| b.iter(|| hot_path_encoded(black_box(&events))),
-    );
     group.bench_function("prost encode_to_vec", |b| {
         b.iter(|| {
             events
@@ -246,39 +152,43 @@ fn bench(c: &mut Criterion) {
                 .sum::<usize>()
         })
     });
-    group.bench_function("to_record (encode + key + header map)", |b| {
+    group.bench_function("EncodedEvent::new (encode + key)", |b| {
         b.iter(|| {
             events
                 .iter()
-                .map(|e| encoded_size(&black_box(to_record(e))))
+                .map(|e| black_box(EncodedEvent::new(e)).size())
                 .sum::<usize>()
         })
     });
-    group.bench_function("frame only", |b| {
-        let (mut framed, mut scratch) = (Vec::with_capacity(2 << 20), Vec::new());
+    let mut plain = Compressor::new(CompressionCodec::None);
+    let mut builder = BatchBuilder::new();
+    group.bench_function("frame only (push + uncompressed finish)", |b| {
         b.iter(|| {
             let mut total = 0;
-            for chunk in records.chunks(BATCH_RECORDS) {
-                framed.clear();
-                frame_batch(chunk, &mut framed, &mut scratch);
-                total += framed.len();
+            for chunk in encoded.chunks(BATCH_RECORDS) {
+                chunk.iter().for_each(|e| builder.push(e));
+                total += builder.finish(&mut plain).unwrap().bytes.len();
             }
             total
         })
     });
-    let framed_batches: Vec<Vec<u8>> = records
+    let mut zstd = Compressor::new(CompressionCodec::Zstd);
+    let framed: Vec<Vec<u8>> = encoded
         .chunks(BATCH_RECORDS)
         .map(|chunk| {
-            let mut framed = Vec::new();
-            frame_batch(chunk, &mut framed, &mut Vec::new());
-            framed
+            chunk.iter().for_each(|e| builder.push(e));
+            builder.finish(&mut plain).unwrap().bytes
         })
         .collect();
-    group.bench_function("zstd-3 only", |b| {
+    let mut out = Vec::new();
+    group.bench_function("zstd-3 only (reused context)", |b| {
         b.iter(|| {
-            framed_batches
+            framed
                 .iter()
-                .map(|f| zstd::bulk::compress(f, ZSTD_LEVEL).unwrap().len())
+                .map(|f| {
+                    zstd.compress(f, &mut out).unwrap();
+                    out.len()
+                })
                 .sum::<usize>()
         })
     });

@@ -3,7 +3,11 @@
 //! is older than `message_timeout` expires whole.
 //! Fed by the partition worker with accepted records; hands closed batches back to it.
 //!
-//! Pure data and arithmetic on instants passed in: no I/O, no clock, so every rule is
+//! Each record is framed into the open batch as it arrives (`record_batch`), so its own
+//! allocations are freed at once, and a batch is compressed when it closes, so batches
+//! waiting for their turn hold only compressed bytes.
+//!
+//! Pure data and computation on instants passed in: no I/O, no clock, so every rule is
 //! unit-tested exactly.
 
 use std::collections::VecDeque;
@@ -12,8 +16,11 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+use crate::compression::Compressor;
+use crate::config::CompressionCodec;
 use crate::delivery::DeliveryResult;
 use crate::record::EncodedEvent;
+use crate::record_batch::{BatchBuilder, EncodedBatch};
 
 /// One accepted event on its way to the broker.
 #[derive(Debug)]
@@ -26,14 +33,17 @@ pub(crate) struct Pending {
     pub reply: oneshot::Sender<DeliveryResult>,
 }
 
-/// A closed or open batch. Records and their reply handles are kept apart so the
-/// records can be turned into the wire's `Vec<Record>` in one pass.
+/// Who is waiting for each record of a batch, and since when, in record order.
+pub(crate) type Replies = Vec<(Instant, oneshot::Sender<DeliveryResult>)>;
+
+/// A closed batch, waiting to be sent.
 #[derive(Debug)]
 pub(crate) struct Batch {
     /// Order of closing within the partition; flush waits on it.
     pub seq: u64,
-    pub records: Vec<EncodedEvent>,
-    pub replies: Vec<(Instant, oneshot::Sender<DeliveryResult>)>,
+    /// The records in wire form, or why they could not be compressed.
+    pub encoded: Result<EncodedBatch, String>,
+    pub replies: Replies,
     pub bytes: usize,
     /// Acceptance time of the first record: linger and expiry count from here.
     pub first_accepted_at: Instant,
@@ -41,8 +51,16 @@ pub(crate) struct Batch {
 
 impl Batch {
     pub fn len(&self) -> usize {
-        self.records.len()
+        self.replies.len()
     }
+}
+
+/// The batch records are being added to; its records are in the accumulator's builder.
+#[derive(Debug)]
+struct OpenBatch {
+    replies: Replies,
+    bytes: usize,
+    first_accepted_at: Instant,
 }
 
 /// The limits a batch obeys.
@@ -58,16 +76,21 @@ pub(crate) struct BatchLimits {
 #[derive(Debug)]
 pub(crate) struct Accumulator {
     limits: BatchLimits,
-    open: Option<Batch>,
+    open: Option<OpenBatch>,
+    /// The open batch's records, framed.
+    builder: BatchBuilder,
+    compressor: Compressor,
     ready: VecDeque<Batch>,
     next_seq: u64,
 }
 
 impl Accumulator {
-    pub fn new(limits: BatchLimits) -> Self {
+    pub fn new(limits: BatchLimits, codec: CompressionCodec) -> Self {
         Self {
             limits,
             open: None,
+            builder: BatchBuilder::new(),
+            compressor: Compressor::new(codec),
             ready: VecDeque::new(),
             next_seq: 0,
         }
@@ -81,27 +104,36 @@ impl Accumulator {
         {
             self.close_open();
         }
-        let open = self.open.get_or_insert_with(|| Batch {
-            seq: 0,
-            records: Vec::with_capacity(self.limits.max_records.min(1024)),
+        let open = self.open.get_or_insert_with(|| OpenBatch {
             replies: Vec::with_capacity(self.limits.max_records.min(1024)),
             bytes: 0,
             first_accepted_at: pending.accepted_at,
         });
         open.bytes += pending.bytes;
-        open.records.push(pending.record);
+        self.builder.push(&pending.record);
         open.replies.push((pending.accepted_at, pending.reply));
-        if open.len() >= self.limits.max_records {
+        if open.replies.len() >= self.limits.max_records {
             self.close_open();
         }
     }
 
-    /// Closes the open batch (if any) so it is sent next, ignoring linger.
+    /// Closes the open batch (if any), compressing it, so it is sent next, ignoring
+    /// linger.
     pub fn close_open(&mut self) {
-        if let Some(mut batch) = self.open.take() {
-            batch.seq = self.next_seq;
+        if let Some(open) = self.open.take() {
+            let codec = self.compressor.codec();
+            let encoded = self
+                .builder
+                .finish(&mut self.compressor)
+                .map_err(|e| format!("cannot compress the batch with {codec}: {e}"));
+            self.ready.push_back(Batch {
+                seq: self.next_seq,
+                encoded,
+                replies: open.replies,
+                bytes: open.bytes,
+                first_accepted_at: open.first_accepted_at,
+            });
             self.next_seq += 1;
-            self.ready.push_back(batch);
         }
     }
 
@@ -121,8 +153,9 @@ impl Accumulator {
     pub fn next_expiry(&self) -> Option<Instant> {
         self.ready
             .front()
-            .or(self.open.as_ref())
-            .map(|b| b.first_accepted_at + self.limits.message_timeout)
+            .map(|b| b.first_accepted_at)
+            .or(self.open.as_ref().map(|b| b.first_accepted_at))
+            .map(|at| at + self.limits.message_timeout)
     }
 
     /// Removes every queued batch whose first record has outlived the message timeout

@@ -45,17 +45,7 @@ pub enum CompressionCodec {
 
 impl CompressionCodec {
     pub const NAMES: &'static str = "none, gzip, lz4, snappy, zstd";
-
-    pub fn to_rskafka(self) -> rskafka::client::partition::Compression {
-        use rskafka::client::partition::Compression;
-        match self {
-            Self::None => Compression::NoCompression,
-            Self::Gzip => Compression::Gzip,
-            Self::Lz4 => Compression::Lz4,
-            Self::Snappy => Compression::Snappy,
-            Self::Zstd => Compression::Zstd,
-        }
-    }
+    pub const ALL: [Self; 5] = [Self::None, Self::Gzip, Self::Lz4, Self::Snappy, Self::Zstd];
 }
 
 impl FromStr for CompressionCodec {

@@ -7,7 +7,8 @@
 //! - [`record`]: one event → one Kafka record (protobuf value, `user_id` key, `event-type` header).
 //! - [`producer`]: the handle: admit into the bounded buffer ([`buffer`]), pick the partition
 //!   ([`partitioner`]), hand to the partition's worker.
-//! - [`accumulator`]: per-partition batches (record cap, byte cap, linger, expiry).
+//! - [`accumulator`]: per-partition batches (record cap, byte cap, linger, expiry), framed
+//!   as Kafka record batches ([`record_batch`]) and compressed ([`compression`]) on close.
 //! - [`partition_worker`]: sends one batch at a time through the [`sink`], reports each event.
 //! - [`delivery`]: the report every accepted event gets; [`metrics`]: the counters.
 //! - [`connect`]: brokers, TLS, SASL, topics. [`config`]: every setting and its default.
@@ -16,6 +17,7 @@
 
 pub(crate) mod accumulator;
 pub(crate) mod buffer;
+pub mod compression;
 pub mod config;
 pub mod connect;
 pub mod delivery;
@@ -28,6 +30,7 @@ pub mod partitioner;
 pub mod producer;
 pub mod reader;
 pub mod record;
+pub mod record_batch;
 pub mod schema;
 pub mod sink;
 

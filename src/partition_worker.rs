@@ -14,16 +14,15 @@
 
 use std::sync::Arc;
 
-use rskafka::client::partition::Compression;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, sleep_until, timeout_at};
 use tracing::{debug, warn};
 
-use crate::accumulator::{Accumulator, Batch, BatchLimits, Pending};
+use crate::accumulator::{Accumulator, Batch, BatchLimits, Pending, Replies};
 use crate::buffer::Buffer;
+use crate::config::CompressionCodec;
 use crate::delivery::{Delivered, DeliveryError};
 use crate::metrics::Metrics;
-use crate::record::EncodedEvent;
 use crate::sink::{PartitionSink, SinkError};
 
 /// Most commands taken from the channel per wake-up, so timers and the in-flight
@@ -46,7 +45,7 @@ pub(crate) enum Command {
 pub(crate) struct WorkerContext {
     pub partition: i32,
     pub limits: BatchLimits,
-    pub compression: Compression,
+    pub compression: CompressionCodec,
     pub buffer: Arc<Buffer>,
     pub metrics: Arc<Metrics>,
 }
@@ -54,9 +53,6 @@ pub(crate) struct WorkerContext {
 /// A send's outcome: the offsets, the sink's error, or None when the message timeout
 /// passed first.
 type SendOutcome = Option<Result<Vec<i64>, SinkError>>;
-
-/// Who is waiting for each record of a batch, and since when.
-type Replies = Vec<(Instant, oneshot::Sender<crate::delivery::DeliveryResult>)>;
 
 /// The batch on the wire and the outcome its future will give.
 struct InFlight {
@@ -73,7 +69,7 @@ pub(crate) async fn run<S: PartitionSink>(
     sink: Arc<S>,
     mut commands: mpsc::UnboundedReceiver<Command>,
 ) {
-    let mut acc = Accumulator::new(ctx.limits);
+    let mut acc = Accumulator::new(ctx.limits, ctx.compression);
     let mut in_flight: Option<InFlight> = None;
     let mut flush_waiters: Vec<(u64, oneshot::Sender<()>)> = Vec::new();
     let mut closing = false;
@@ -151,26 +147,29 @@ pub(crate) async fn run<S: PartitionSink>(
 fn start_send<S: PartitionSink>(ctx: &WorkerContext, sink: &Arc<S>, batch: Batch) -> InFlight {
     let Batch {
         seq,
-        records,
+        encoded,
         replies,
         bytes,
         first_accepted_at,
     } = batch;
-    ctx.metrics.record_batch_sent(records.len(), bytes);
+    ctx.metrics.record_batch_sent(replies.len(), bytes);
     debug!(
         partition = ctx.partition,
-        records = records.len(),
+        records = replies.len(),
         bytes,
         "sending batch"
     );
     let deadline = first_accepted_at + ctx.limits.message_timeout;
     let sink = Arc::clone(sink);
-    let compression = ctx.compression;
     let outcome = Box::pin(async move {
-        let records = records.into_iter().map(EncodedEvent::into_record).collect();
-        timeout_at(deadline, sink.produce(records, compression))
-            .await
-            .ok()
+        match encoded {
+            Ok(batch) => timeout_at(deadline, sink.produce(batch)).await.ok(),
+            // Never reached the wire: refused here, as the broker would refuse it.
+            Err(message) => Some(Err(SinkError {
+                message,
+                may_have_been_written: false,
+            })),
+        }
     });
     InFlight {
         seq,

@@ -132,7 +132,7 @@ struct Shared {
     buffer: Arc<Buffer>,
     metrics: Arc<Metrics>,
     limits: BatchLimits,
-    compression: rskafka::client::partition::Compression,
+    compression: crate::config::CompressionCodec,
 }
 
 impl Shared {
@@ -210,7 +210,7 @@ impl Producer {
                 linger: config.linger,
                 message_timeout: config.message_timeout,
             },
-            compression: config.compression.to_rskafka(),
+            compression: config.compression,
         });
         for (partition, sink) in sinks.into_iter().enumerate() {
             shared.add_partition(partition, sink);

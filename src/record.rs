@@ -4,11 +4,8 @@
 //! value = protobuf bytes, key = `user_id`, one header `event-type` = the enum name,
 //! timestamp = the event's `timestamp` (ms). Existing consumers depend on this shape.
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, TimeZone, Utc};
 use prost::Message;
-use rskafka::record::Record;
 
 use crate::event::{EventType, UserEvent};
 
@@ -16,7 +13,9 @@ use crate::event::{EventType, UserEvent};
 pub const EVENT_TYPE_HEADER: &str = "event-type";
 
 /// Bytes a record adds to a v2 record batch besides key, value and header bytes
-/// (length, attributes, deltas, varint lengths, header count): an upper bound.
+/// (length, attributes, deltas, varint lengths, header count): 12-20 for events of
+/// ordinary size and timestamps close together, so the buffer counts a little more
+/// than the framing takes.
 const RECORD_OVERHEAD_BYTES: usize = 24;
 
 /// The enum name of an event's type; numbers this build does not know read as `UNKNOWN`,
@@ -27,9 +26,8 @@ pub fn event_type_name(event: &UserEvent) -> &'static str {
         .as_str_name()
 }
 
-/// An event encoded for Kafka, kept compact while it waits in the buffer: only the key
-/// and value are on the heap. The header map rskafka wants (one ~0.5 KiB B-tree node per
-/// record) is made when its batch is sent, so it never sits in the buffer.
+/// An event encoded for Kafka, on its way from `send` to its partition's worker, which
+/// frames it into the open batch (`record_batch`) and frees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EncodedEvent {
     pub key: Vec<u8>,
@@ -57,32 +55,6 @@ impl EncodedEvent {
             + EVENT_TYPE_HEADER.len()
             + self.event_type.len()
     }
-
-    /// The record that goes to Kafka.
-    pub fn into_record(self) -> Record {
-        let mut headers = BTreeMap::new();
-        headers.insert(
-            EVENT_TYPE_HEADER.to_string(),
-            self.event_type.as_bytes().to_vec(),
-        );
-        Record {
-            key: Some(self.key),
-            value: Some(self.value),
-            headers,
-            timestamp: timestamp_from_millis(self.timestamp_ms),
-        }
-    }
-}
-
-/// Encodes the event as the record that goes to Kafka.
-pub fn to_record(event: &UserEvent) -> Record {
-    EncodedEvent::new(event).into_record()
-}
-
-/// The bytes a record takes in a batch before compression: what the buffer and the
-/// batch byte cap count.
-pub fn encoded_size(record: &Record) -> usize {
-    RECORD_OVERHEAD_BYTES + record.approximate_size()
 }
 
 /// Milliseconds since the epoch as a chrono time; out-of-range values clamp to the epoch
@@ -111,17 +83,15 @@ mod tests {
                 metadata: Default::default(),
             }),
         };
-        let record = to_record(&event);
-        assert_eq!(record.key.as_deref(), Some(&b"user-42"[..]));
-        assert_eq!(
-            record.headers.get("event-type").map(Vec::as_slice),
-            Some(&b"USER_LOGOUT"[..])
-        );
-        assert_eq!(record.headers.len(), 1);
-        assert_eq!(record.timestamp.timestamp_millis(), 1_700_000_000_123);
-        let decoded = UserEvent::decode(record.value.as_deref().unwrap()).unwrap();
+        let record = EncodedEvent::new(&event);
+        assert_eq!(record.key, b"user-42");
+        assert_eq!(record.event_type, "USER_LOGOUT");
+        assert_eq!(record.timestamp_ms, 1_700_000_000_123);
+        let decoded = UserEvent::decode(record.value.as_slice()).unwrap();
         assert_eq!(decoded, event);
-        assert!(encoded_size(&record) > record.approximate_size());
-        assert_eq!(EncodedEvent::new(&event).size(), encoded_size(&record));
+        assert_eq!(
+            record.size(),
+            24 + 7 + record.value.len() + "event-type".len() + "USER_LOGOUT".len()
+        );
     }
 }

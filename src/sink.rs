@@ -1,12 +1,13 @@
-//! The one network edge of the engine: send one record batch to one partition and get
-//! its offsets. The partition worker calls it; rskafka's `PartitionClient` implements it
+//! The one network edge of the engine: send one encoded record batch to one partition
+//! and get its offsets. The partition worker calls it; rskafka's `PartitionClient` implements it
 //! (and a unit-test mock does, to make timing tests deterministic).
 
 use std::future::Future;
 
 use rskafka::client::error::{Error as RskafkaError, ProtocolError};
-use rskafka::client::partition::{Compression, PartitionClient};
-use rskafka::record::Record;
+use rskafka::client::partition::PartitionClient;
+
+use crate::record_batch::EncodedBatch;
 
 /// Why a produce request failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,20 +24,15 @@ pub struct SinkError {
 pub trait PartitionSink: Send + Sync + 'static {
     fn produce(
         &self,
-        records: Vec<Record>,
-        compression: Compression,
+        batch: EncodedBatch,
     ) -> impl Future<Output = Result<Vec<i64>, SinkError>> + Send;
 }
 
 impl PartitionSink for PartitionClient {
-    async fn produce(
-        &self,
-        records: Vec<Record>,
-        compression: Compression,
-    ) -> Result<Vec<i64>, SinkError> {
+    async fn produce(&self, batch: EncodedBatch) -> Result<Vec<i64>, SinkError> {
         // rskafka retries retriable errors (connection lost, leader moved) itself with
         // the client's bounded backoff; the worker's message timeout caps the whole call.
-        PartitionClient::produce(self, records, compression)
+        PartitionClient::produce_encoded(self, batch.bytes, batch.records as i64)
             .await
             .map_err(|e| classify(&e))
     }

@@ -6,10 +6,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kafka_producer::event::{EventType, UserEvent};
+use kafka_producer::record::EncodedEvent;
+use kafka_producer::record_batch::EncodedBatch;
 use kafka_producer::sink::{PartitionSink, SinkError};
 use kafka_producer::{DeliveryError, Producer, ProducerConfig, SendError};
-use rskafka::client::partition::Compression;
-use rskafka::record::Record;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
@@ -41,11 +41,11 @@ impl MockSink {
 }
 
 impl PartitionSink for MockSink {
-    async fn produce(&self, records: Vec<Record>, _: Compression) -> Result<Vec<i64>, SinkError> {
+    async fn produce(&self, batch: EncodedBatch) -> Result<Vec<i64>, SinkError> {
         self.log
             .lock()
             .unwrap()
-            .push((Instant::now(), records.len()));
+            .push((Instant::now(), batch.records));
         self.gate.acquire().await.unwrap().forget();
         if self.refuse {
             return Err(SinkError {
@@ -54,8 +54,8 @@ impl PartitionSink for MockSink {
             });
         }
         let mut next = self.next_offset.lock().unwrap();
-        let offsets = (*next..*next + records.len() as i64).collect();
-        *next += records.len() as i64;
+        let offsets = (*next..*next + batch.records as i64).collect();
+        *next += batch.records as i64;
         Ok(offsets)
     }
 }
@@ -131,7 +131,7 @@ async fn batch_closes_before_it_would_exceed_the_byte_cap() {
         ..config()
     };
     let producer = Producer::with_sinks(&cfg, vec![sink.clone()]);
-    let size = kafka_producer::record::encoded_size(&kafka_producer::record::to_record(&event(0)));
+    let size = EncodedEvent::new(&event(0)).size();
     for n in 0..40 {
         drop(producer.send(&event(n)).await.unwrap());
     }
@@ -198,7 +198,7 @@ async fn stalled_broker_times_out_in_flight_and_queued_events_separately() {
 #[tokio::test(start_paused = true)]
 async fn full_buffer_makes_try_send_fail_and_send_wait_until_reports_free_room() {
     let sink = MockSink::with_permits(0);
-    let size = kafka_producer::record::encoded_size(&kafka_producer::record::to_record(&event(0)));
+    let size = EncodedEvent::new(&event(0)).size();
     let cfg = ProducerConfig {
         batch_max_bytes: 1_000,
         buffer_max_bytes: 1_000 + size as u64,

@@ -14,7 +14,7 @@ use crate::{
             FetchRequestTopic, FetchResponse, FetchResponsePartition, IsolationLevel,
             ListOffsetsRequest, ListOffsetsRequestPartition, ListOffsetsRequestTopic,
             ListOffsetsResponse, ListOffsetsResponsePartition, NORMAL_CONSUMER, ProduceRequest,
-            ProduceRequestPartitionData, ProduceRequestTopicData, ProduceResponse,
+            ProduceRecords, ProduceRequestPartitionData, ProduceRequestTopicData, ProduceResponse,
         },
         primitives::*,
         record::{Record as ProtocolRecord, *},
@@ -220,6 +220,40 @@ impl PartitionClient {
                     .map_err(|e| ErrorOrThrottle::Error((e.into(), Some(r#gen))))?;
                 maybe_throttle(response.throttle_time_ms)?;
                 process_produce_response(self.partition, &self.topic, n, response)
+                    .map_err(|e| ErrorOrThrottle::Error((e, Some(r#gen))))
+            },
+        )
+        .await
+    }
+
+    /// Produce record batches the caller encoded itself (Kafka's v2 format: header, CRC,
+    /// compressed records) holding `num_records` records in all; returns their offsets.
+    /// Retried like [`produce`](Self::produce).
+    pub async fn produce_encoded(&self, batches: Vec<u8>, num_records: i64) -> Result<Vec<i64>> {
+        if num_records == 0 {
+            return Ok(vec![]);
+        }
+        let request = &produce_request(
+            self.partition,
+            &self.topic,
+            ProduceRecords::Encoded(batches),
+        );
+        maybe_retry(
+            &self.backoff_config,
+            self.unknown_topic_handling,
+            self,
+            "produce",
+            || async move {
+                let (broker, r#gen) = self
+                    .get()
+                    .await
+                    .map_err(|e| ErrorOrThrottle::Error((e, None)))?;
+                let response = broker
+                    .request(&request)
+                    .await
+                    .map_err(|e| ErrorOrThrottle::Error((e.into(), Some(r#gen))))?;
+                maybe_throttle(response.throttle_time_ms)?;
+                process_produce_response(self.partition, &self.topic, num_records, response)
                     .map_err(|e| ErrorOrThrottle::Error((e, Some(r#gen))))
             },
         )
@@ -676,9 +710,7 @@ fn build_produce_request(
         })
         .collect();
 
-    let record_batch = ProduceRequestPartitionData {
-        index: Int32(partition),
-        records: Records(vec![RecordBatch {
+    let records = Records(vec![RecordBatch {
             base_offset: 0,
             partition_leader_epoch: 0,
             last_offset_delta: n - 1,
@@ -701,9 +733,16 @@ fn build_produce_request(
             first_timestamp: first_timestamp.timestamp_millis(),
             max_timestamp: max_timestamp.timestamp_millis(),
             records: ControlBatchOrRecords::Records(records),
-        }]),
-    };
+        }]);
+    produce_request(partition, topic, ProduceRecords::Batches(records))
+}
 
+/// A produce request with acks=all for one partition's records.
+fn produce_request(partition: i32, topic: &str, records: ProduceRecords) -> ProduceRequest {
+    let record_batch = ProduceRequestPartitionData {
+        index: Int32(partition),
+        records,
+    };
     ProduceRequest {
         transactional_id: crate::protocol::primitives::NullableString(None),
         acks: Int16(-1),

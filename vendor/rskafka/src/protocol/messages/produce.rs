@@ -13,13 +13,40 @@ use super::{
     ReadVersionedError, ReadVersionedType, RequestBody, WriteVersionedError, WriteVersionedType,
 };
 
+/// The record data of one partition in a produce request.
+#[derive(Debug)]
+pub enum ProduceRecords {
+    /// Batches rskafka encodes (and compresses) while it writes the request.
+    Batches(Records),
+    /// Record batches the caller already encoded (framed, compressed, CRC set): written
+    /// as they are, so the caller can build them once, off the request path.
+    Encoded(Vec<u8>),
+}
+
+impl<W> WriteType<W> for ProduceRecords
+where
+    W: Write,
+{
+    fn write(&self, writer: &mut W) -> Result<(), crate::protocol::traits::WriteError> {
+        match self {
+            Self::Batches(records) => records.write(writer),
+            Self::Encoded(bytes) => {
+                // The wire form of NULLABLE_BYTES, without copying `bytes` first.
+                Int32(i32::try_from(bytes.len())?).write(writer)?;
+                writer.write_all(bytes)?;
+                Ok(())
+            }
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct ProduceRequestPartitionData {
     /// The partition index.
     pub index: Int32,
 
     /// The record data to be produced.
-    pub records: Records,
+    pub records: ProduceRecords,
 }
 
 impl<W> WriteVersionedType<W> for ProduceRequestPartitionData
