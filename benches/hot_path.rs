@@ -186,6 +186,7 @@ fn bench(c: &mut Criterion) {
             framed
                 .iter()
                 .map(|f| {
+                    out.clear();
                     zstd.compress(f, &mut out).unwrap();
                     out.len()
                 })

@@ -46,9 +46,8 @@ impl Compressor {
         }
     }
 
-    /// Replaces `out` with `input` compressed.
+    /// Appends `input`, compressed, to `out`.
     pub fn compress(&mut self, input: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
-        out.clear();
         match self.codec {
             CompressionCodec::None => out.extend_from_slice(input),
             CompressionCodec::Zstd => {
@@ -56,8 +55,12 @@ impl Compressor {
                     Some(zstd) => zstd,
                     empty => empty.insert(zstd::bulk::Compressor::new(ZSTD_LEVEL)?),
                 };
+                let start = out.len();
                 out.reserve(zstd::zstd_safe::compress_bound(input.len()));
-                zstd.compress_to_buffer(input, out)?;
+                // Written straight into `out`'s spare room, after what it holds.
+                let mut tail = io::Cursor::new(out);
+                tail.set_position(start as u64);
+                zstd.compress_to_buffer(input, &mut tail)?;
             }
             CompressionCodec::Gzip => {
                 let mut encoder =
@@ -74,11 +77,12 @@ impl Compressor {
                 result?;
             }
             CompressionCodec::Snappy => {
-                out.resize(snap::raw::max_compress_len(input.len()), 0);
+                let start = out.len();
+                out.resize(start + snap::raw::max_compress_len(input.len()), 0);
                 let len = snap::raw::Encoder::new()
-                    .compress(input, out)
+                    .compress(input, &mut out[start..])
                     .map_err(io::Error::other)?;
-                out.truncate(len);
+                out.truncate(start + len);
             }
         }
         Ok(())

@@ -24,6 +24,7 @@ pub mod delivery;
 pub mod event;
 pub mod generator;
 pub mod json_lines;
+pub mod memory;
 pub mod metrics;
 pub(crate) mod partition_worker;
 pub mod partitioner;

@@ -36,7 +36,6 @@ pub struct EncodedBatch {
 #[derive(Debug, Default)]
 pub struct BatchBuilder {
     framed: Vec<u8>,
-    compressed: Vec<u8>,
     records: i32,
     base_timestamp: i64,
     max_timestamp: i64,
@@ -89,19 +88,13 @@ impl BatchBuilder {
         self.records += 1;
     }
 
-    /// Compresses the records and puts the header in front; the builder is empty after,
-    /// keeping its buffers for the next batch.
+    /// Puts the header in front of the records, compressed; the builder is empty after,
+    /// keeping its buffer for the next batch.
     pub fn finish(&mut self, compressor: &mut Compressor) -> io::Result<EncodedBatch> {
         let records = std::mem::take(&mut self.records);
-        let compressed = &mut self.compressed;
-        let result = compressor.compress(&self.framed, compressed);
-        self.framed.clear();
-        result?;
-
-        let mut bytes = Vec::with_capacity(HEADER_BYTES + compressed.len());
+        let mut bytes = Vec::with_capacity(HEADER_BYTES);
         bytes.extend_from_slice(&0i64.to_be_bytes()); // baseOffset: the broker assigns it
-        let batch_length = (HEADER_BYTES - 12 + compressed.len()) as i32;
-        bytes.extend_from_slice(&batch_length.to_be_bytes());
+        bytes.extend_from_slice(&[0; 4]); // batchLength, set below
         bytes.extend_from_slice(&(-1i32).to_be_bytes()); // partitionLeaderEpoch: unknown
         bytes.push(2); // magic
         bytes.extend_from_slice(&[0; 4]); // crc, set below
@@ -115,7 +108,14 @@ impl BatchBuilder {
         bytes.extend_from_slice(&(-1i32).to_be_bytes()); // baseSequence
         bytes.extend_from_slice(&records.to_be_bytes());
         debug_assert_eq!(bytes.len(), HEADER_BYTES);
-        bytes.extend_from_slice(compressed);
+
+        let compressed = compressor.compress(&self.framed, &mut bytes);
+        self.framed.clear();
+        compressed?;
+        // The batch may wait in the queue: keep only what it uses.
+        bytes.shrink_to_fit();
+        let batch_length = (bytes.len() - 12) as i32;
+        bytes[8..12].copy_from_slice(&batch_length.to_be_bytes());
         let crc = crc32c::crc32c(&bytes[CRC_START..]);
         bytes[CRC_START - 4..CRC_START].copy_from_slice(&crc.to_be_bytes());
         Ok(EncodedBatch {

@@ -260,13 +260,10 @@ struct RunResult {
 }
 
 fn main() {
-    // As the product binary does with mimalloc (src/main.rs): no transparent huge pages,
-    // which would fault in and zero 2 MiB regions whole. Same for both modes.
+    // As the product binary does with mimalloc (src/main.rs): transparent huge pages
+    // off, freed pages returned at once. Same for both modes.
     #[cfg(feature = "mimalloc")]
-    // SAFETY: prctl with PR_SET_THP_DISABLE only sets a flag on this process.
-    unsafe {
-        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
-    }
+    kafka_producer::memory::tune_for_mimalloc();
     let args = parse_args();
     let generate_start = Instant::now();
     let workload = generate(&args);
