@@ -16,7 +16,6 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use crate::compression::Compressor;
 use crate::config::CompressionCodec;
 use crate::delivery::DeliveryResult;
 use crate::record::EncodedEvent;
@@ -79,7 +78,7 @@ pub(crate) struct Accumulator {
     open: Option<OpenBatch>,
     /// The open batch's records, framed.
     builder: BatchBuilder,
-    compressor: Compressor,
+    codec: CompressionCodec,
     ready: VecDeque<Batch>,
     next_seq: u64,
 }
@@ -90,7 +89,7 @@ impl Accumulator {
             limits,
             open: None,
             builder: BatchBuilder::new(),
-            compressor: Compressor::new(codec),
+            codec,
             ready: VecDeque::new(),
             next_seq: 0,
         }
@@ -121,10 +120,10 @@ impl Accumulator {
     /// linger.
     pub fn close_open(&mut self) {
         if let Some(open) = self.open.take() {
-            let codec = self.compressor.codec();
+            let codec = self.codec;
             let encoded = self
                 .builder
-                .finish(&mut self.compressor)
+                .finish(codec)
                 .map_err(|e| format!("cannot compress the batch with {codec}: {e}"));
             self.ready.push_back(Batch {
                 seq: self.next_seq,

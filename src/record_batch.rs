@@ -16,7 +16,8 @@
 
 use std::io;
 
-use crate::compression::Compressor;
+use crate::compression;
+use crate::config::CompressionCodec;
 use crate::record::{EVENT_TYPE_HEADER, EncodedEvent};
 
 /// Bytes of the batch header in front of the records.
@@ -90,7 +91,7 @@ impl BatchBuilder {
 
     /// Puts the header in front of the records, compressed; the builder is empty after,
     /// keeping its buffer for the next batch.
-    pub fn finish(&mut self, compressor: &mut Compressor) -> io::Result<EncodedBatch> {
+    pub fn finish(&mut self, codec: CompressionCodec) -> io::Result<EncodedBatch> {
         let records = std::mem::take(&mut self.records);
         let mut bytes = Vec::with_capacity(HEADER_BYTES);
         bytes.extend_from_slice(&0i64.to_be_bytes()); // baseOffset: the broker assigns it
@@ -99,7 +100,7 @@ impl BatchBuilder {
         bytes.push(2); // magic
         bytes.extend_from_slice(&[0; 4]); // crc, set below
         // CreateTime timestamps, not transactional, not a control batch.
-        bytes.extend_from_slice(&compressor.attribute().to_be_bytes());
+        bytes.extend_from_slice(&compression::attribute(codec).to_be_bytes());
         bytes.extend_from_slice(&(records - 1).to_be_bytes());
         bytes.extend_from_slice(&self.base_timestamp.to_be_bytes());
         bytes.extend_from_slice(&self.max_timestamp.to_be_bytes());
@@ -109,7 +110,7 @@ impl BatchBuilder {
         bytes.extend_from_slice(&records.to_be_bytes());
         debug_assert_eq!(bytes.len(), HEADER_BYTES);
 
-        let compressed = compressor.compress(&self.framed, &mut bytes);
+        let compressed = compression::compress(codec, &self.framed, &mut bytes);
         self.framed.clear();
         compressed?;
         // The batch may wait in the queue: keep only what it uses.
@@ -152,7 +153,6 @@ fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::CompressionCodec;
 
     fn event(n: i64) -> EncodedEvent {
         EncodedEvent {
@@ -197,14 +197,13 @@ mod tests {
         use rskafka::protocol::record::{ControlBatchOrRecords, RecordBatch};
         use rskafka::protocol::traits::ReadType;
         for codec in CompressionCodec::ALL {
-            let mut compressor = Compressor::new(codec);
             let mut builder = BatchBuilder::new();
             for round in 0..2 {
                 let events: Vec<_> = (0..50).map(|n| event(50 - n + round)).collect();
                 for e in &events {
                     builder.push(e);
                 }
-                let batch = builder.finish(&mut compressor).unwrap();
+                let batch = builder.finish(codec).unwrap();
                 assert!(builder.is_empty());
                 assert_eq!(batch.records, 50);
                 let read = RecordBatch::read(&mut std::io::Cursor::new(&batch.bytes)).unwrap();
