@@ -106,8 +106,9 @@ bench-profile:
 # (resets, stalls, blackholes through a TCP proxy) run in `make test`.
 #   make test-cluster  3-node KRaft cluster on loopback (scripts/kafka.sh
 #                      cluster, ports 39192-39197), kill -9 of a partition
-#                      leader under load, three rounds (tests/fault_cluster.rs);
-#                      about 2.5 min; `make test` runs it too
+#                      leader under load, three rounds, then a frozen (SIGSTOP)
+#                      leader (tests/fault_cluster.rs); about 2.5 min;
+#                      `make test` runs it too
 #   make soak          the release producer for SOAK_DURATION (5m) at
 #                      SOAK_RATE (20000) events/s against the local broker,
 #                      RSS and open fds every 5 s into target/soak/<time>/,

@@ -109,6 +109,14 @@ pub async fn connect(
         .map_err(|e| explain(&e, &brokers))
 }
 
+/// How long a metadata (or other non-produce) request may go unanswered before its
+/// connection is dropped: half the retry deadline (the message timeout), so a hung
+/// broker is left while a batch still has time to reach the new leader; at least 1 s,
+/// well above a healthy broker's answer and the reader's 500 ms fetch wait.
+fn request_timeout(retry_deadline: Duration) -> Duration {
+    (retry_deadline / 2).max(Duration::from_secs(1))
+}
+
 /// How long one connection probe retries inside rskafka before showing its error.
 const PROBE_RETRY_DEADLINE: Duration = Duration::from_millis(300);
 /// Pause between probes while no broker answers.
@@ -120,7 +128,8 @@ fn builder(
 ) -> Result<ClientBuilder, ConnectError> {
     let mut builder = ClientBuilder::new(config.brokers.clone())
         .client_id("kafka-producer")
-        .backoff_config(backoff(retry_deadline));
+        .backoff_config(backoff(retry_deadline))
+        .request_timeout(request_timeout(retry_deadline));
     if config.tls {
         builder = builder.tls_config(Arc::new(tls_config(config)?));
     }

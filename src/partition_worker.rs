@@ -118,6 +118,9 @@ pub(crate) async fn run<S: PartitionSink>(
             biased;
             outcome = async { in_flight.as_mut().expect("guarded").outcome.as_mut().await }, if in_flight.is_some() => {
                 let sent = in_flight.take().expect("guarded");
+                if outcome.is_none() {
+                    sink.abandon_connection();
+                }
                 finish_send(&ctx, sent, outcome);
             }
             command = commands.recv(), if !closing => {

@@ -26,6 +26,13 @@ pub trait PartitionSink: Send + Sync + 'static {
         &self,
         batch: EncodedBatch,
     ) -> impl Future<Output = Result<Vec<i64>, SinkError>> + Send;
+
+    /// The worker gave up waiting for an answer (message timeout): drop the connection
+    /// so the next batch finds the partition's leader afresh, as librdkafka drops a
+    /// connection after a timed-out request. A leader that hangs (stopped, stuck disk)
+    /// keeps its connections open and never answers, so otherwise nothing would move
+    /// the partition to its new leader.
+    fn abandon_connection(&self) {}
 }
 
 impl PartitionSink for PartitionClient {
@@ -35,6 +42,10 @@ impl PartitionSink for PartitionClient {
         PartitionClient::produce_encoded(self, batch.bytes, batch.records as i64)
             .await
             .map_err(|e| classify(&e))
+    }
+
+    fn abandon_connection(&self) {
+        self.abandon_leader_connection("message timeout passed while a batch was in flight");
     }
 }
 

@@ -7,7 +7,12 @@
 //! of those is the new leader. The killed node is started again and rejoins the ISR
 //! before the next round kills the leader again.
 //!
-//! Runs under `make test` (three more JVMs, about 1-2 minutes); `make test-cluster` runs it alone.
+//! A last round freezes the leader (SIGSTOP) instead: a hung broker keeps its connections
+//! open and never answers, so the producer must give up on it by itself (it drops the
+//! connection when a batch times out in flight, and metadata requests time out) and
+//! move to the new leader while the load goes on.
+//!
+//! Runs under `make test` (three more JVMs, about 2 minutes); `make test-cluster` runs it alone.
 
 mod common;
 
@@ -78,6 +83,14 @@ impl OwnedCluster {
 
     async fn up(node: i32) {
         Self::script(&["cluster", "up", &node.to_string()]).await;
+    }
+
+    async fn freeze(node: i32) {
+        Self::script(&["cluster", "freeze", &node.to_string()]).await;
+    }
+
+    async fn thaw(node: i32) {
+        Self::script(&["cluster", "thaw", &node.to_string()]).await;
     }
 
     async fn topic_command(args: &[&str]) -> String {
@@ -158,7 +171,7 @@ async fn cluster_client() -> rskafka::client::Client {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn acked_events_survive_partition_leader_kill9_in_a_three_node_cluster() {
+async fn acked_events_survive_leader_kill9_and_a_hung_leader_is_left() {
     if common::client_or_skip("fault_cluster").await.is_none() {
         return;
     }
@@ -171,6 +184,7 @@ async fn acked_events_survive_partition_leader_kill9_in_a_three_node_cluster() {
     for round in 1..=ROUNDS {
         run(round).await;
     }
+    freeze_round().await;
     eprintln!(
         "fault_cluster: {ROUNDS} rounds in {:.1}s",
         started.elapsed().as_secs_f64()
@@ -181,31 +195,7 @@ async fn run(round: u64) {
     let started = Instant::now();
     let label = format!("round {round}");
     let topic = common::unique_topic(&format!("cluster-{round}"));
-    OwnedCluster::topic_command(&[
-        "--create",
-        "--topic",
-        &topic,
-        "--partitions",
-        "3",
-        "--replication-factor",
-        "3",
-        "--config",
-        "min.insync.replicas=2",
-    ])
-    .await;
-    let client = cluster_client().await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while connect::partition_count(&client, &topic).await.ok() != Some(3) {
-        assert!(Instant::now() < deadline, "{topic} never appeared");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let (leader, isr) = OwnedCluster::wait_for(
-        &topic,
-        "a leader and a full ISR",
-        Duration::from_secs(60),
-        |leader, isr| leader > 0 && isr.len() == 3,
-    )
-    .await;
+    let (leader, isr) = create_replicated_topic(&topic).await;
 
     let mut config = common::config_for(&topic);
     config.connection.brokers = OwnedCluster::brokers();
@@ -262,4 +252,107 @@ async fn run(round: u64) {
         |_, isr| isr.len() == 3,
     )
     .await;
+}
+
+/// Creates `topic` with 3 partitions, replication factor 3 and min.insync.replicas=2, and
+/// waits until partition 0 has a leader and a full ISR; returns them.
+async fn create_replicated_topic(topic: &str) -> (i32, Vec<i32>) {
+    OwnedCluster::topic_command(&[
+        "--create",
+        "--topic",
+        topic,
+        "--partitions",
+        "3",
+        "--replication-factor",
+        "3",
+        "--config",
+        "min.insync.replicas=2",
+    ])
+    .await;
+    let client = cluster_client().await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while connect::partition_count(&client, topic).await.ok() != Some(3) {
+        assert!(Instant::now() < deadline, "{topic} never appeared");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    OwnedCluster::wait_for(
+        topic,
+        "a leader and a full ISR",
+        Duration::from_secs(60),
+        |leader, isr| leader > 0 && isr.len() == 3,
+    )
+    .await
+}
+
+const FREEZE_LOAD_EVENTS: usize = 200_000;
+const FREEZE_LOAD_RATE_PER_S: u64 = 10_000;
+const FREEZE_AFTER_DELIVERED: u64 = 30_000;
+
+/// The leader of partition 0 hangs (SIGSTOP) under load, with the default 5 s message
+/// timeout. Events of partition 0 fail while the producer waits on the hung leader; the
+/// promise is that it leaves it: every event accepted in the last quarter of the run
+/// (more than 10 s after the freeze, a leader election and a message timeout later) is
+/// acknowledged, on every partition, and no report is false.
+async fn freeze_round() {
+    let started = Instant::now();
+    let label = "freeze round";
+    let topic = common::unique_topic("cluster-freeze");
+    let (leader, isr) = create_replicated_topic(&topic).await;
+
+    let mut config = common::config_for(&topic);
+    config.connection.brokers = OwnedCluster::brokers();
+    let producer = Arc::new(Producer::connect(config).await.unwrap());
+    let load = start_load(
+        Arc::clone(&producer),
+        Load {
+            events: FREEZE_LOAD_EVENTS,
+            rate_per_s: FREEZE_LOAD_RATE_PER_S,
+            seed: 300,
+        },
+    );
+    wait_for_metrics(
+        &producer,
+        "events acknowledged before the freeze",
+        Duration::from_secs(60),
+        |m| m.delivered >= FREEZE_AFTER_DELIVERED,
+    )
+    .await;
+    let frozen_at = Instant::now();
+    OwnedCluster::freeze(leader).await;
+    let (reports, runtime_lag) = load.finish(&producer, Duration::from_secs(240)).await;
+    let load_done = frozen_at.elapsed();
+    OwnedCluster::thaw(leader).await;
+    let (new_leader, _) = OwnedCluster::wait_for(
+        &topic,
+        "a leader for partition 0",
+        Duration::from_secs(60),
+        |l, _| l > 0,
+    )
+    .await;
+
+    let mut verdict = verify(&cluster_client().await, &topic, &reports).await;
+    verdict.max_runtime_lag = runtime_lag;
+    let last_quarter = &reports[reports.len() * 3 / 4..];
+    let late_failures: Vec<String> = last_quarter
+        .iter()
+        .filter_map(|r| r.outcome.as_ref().err().map(|e| e.to_string()))
+        .collect();
+    eprintln!(
+        "fault_cluster {label}: froze leader {leader} of partition 0 (isr {isr:?}), load done \
+         {:.1}s after the freeze, partition 0 led by {new_leader} after the thaw, run {:.1}s; \
+         {} failures among the last {} events: {verdict}",
+        load_done.as_secs_f64(),
+        started.elapsed().as_secs_f64(),
+        late_failures.len(),
+        last_quarter.len(),
+    );
+    verdict.assert_promise(label);
+    assert!(
+        late_failures.is_empty(),
+        "{label}: {} of the last {} events failed, more than 10 s after the leader froze: \
+         the producer did not leave the hung leader; e.g. {:?}\n{verdict}",
+        late_failures.len(),
+        last_quarter.len(),
+        late_failures.first()
+    );
 }

@@ -3,6 +3,7 @@ use std::fmt::Display;
 use std::future::Future;
 use std::ops::ControlFlow;
 use std::sync::Arc;
+use std::time::Duration;
 use thiserror::Error;
 use tokio::{io::BufStream, sync::Mutex};
 use tracing::{debug, error, info, warn};
@@ -85,6 +86,7 @@ trait ConnectionHandler {
         socks5_proxy: Option<String>,
         sasl_config: Option<SaslConfig>,
         max_message_size: usize,
+        request_timeout: Option<Duration>,
     ) -> impl Future<Output = Result<Arc<Self::R>>> + Send;
 }
 
@@ -147,6 +149,7 @@ impl ConnectionHandler for BrokerRepresentation {
         socks5_proxy: Option<String>,
         sasl_config: Option<SaslConfig>,
         max_message_size: usize,
+        request_timeout: Option<Duration>,
     ) -> Result<Arc<Self::R>> {
         let url = self.url();
         info!(
@@ -162,6 +165,7 @@ impl ConnectionHandler for BrokerRepresentation {
             })?;
 
         let mut messenger = Messenger::new(BufStream::new(transport), max_message_size, client_id);
+        messenger.set_request_timeout(request_timeout);
         messenger.sync_versions().await?;
         if let Some(sasl_config) = sasl_config {
             messenger.do_sasl(sasl_config).await?;
@@ -210,6 +214,9 @@ pub struct BrokerConnector {
 
     /// Maximum message size for framing protocol.
     max_message_size: usize,
+
+    /// How long a request may go unanswered before its connection is dropped.
+    request_timeout: Option<Duration>,
 }
 
 impl BrokerConnector {
@@ -220,6 +227,7 @@ impl BrokerConnector {
         socks5_proxy: Option<String>,
         sasl_config: Option<SaslConfig>,
         max_message_size: usize,
+        request_timeout: Option<Duration>,
         backoff_config: Arc<BackoffConfig>,
     ) -> Self {
         Self {
@@ -233,6 +241,7 @@ impl BrokerConnector {
             socks5_proxy,
             sasl_config,
             max_message_size,
+            request_timeout,
         }
     }
 
@@ -318,6 +327,19 @@ impl BrokerConnector {
         self.cached_metadata.invalidate(reason, r#gen)
     }
 
+    /// For a caller that gave up on a lookup without an error (a broker that hangs
+    /// never answers): drop the cached metadata, which may name a hung leader, and the
+    /// connection used for metadata, which may be to the hung broker. Later lookups
+    /// reconnect, to a broker picked at random. Leaves a connection being made alone.
+    pub fn abandon_metadata_connection(&self, reason: &'static str) {
+        self.cached_metadata.invalidate_any(reason);
+        if let Ok(mut cached) = self.cached_arbitrary_broker.try_lock() {
+            if let Some(connection) = cached.0.take() {
+                connection.poison(reason);
+            }
+        }
+    }
+
     /// Returns a new connection to the broker with the provided id
     pub async fn connect(&self, broker_id: i32) -> Result<Option<BrokerConnection>> {
         match self.topology.get_broker(broker_id).await {
@@ -329,6 +351,7 @@ impl BrokerConnector {
                         self.socks5_proxy.clone(),
                         self.sasl_config.clone(),
                         self.max_message_size,
+                        self.request_timeout,
                     )
                     .await?;
                 Ok(Some(connection))
@@ -443,6 +466,7 @@ impl BrokerCache for &BrokerConnector {
             self.socks5_proxy.clone(),
             self.sasl_config.clone(),
             self.max_message_size,
+            self.request_timeout,
         )
         .await?;
 
@@ -479,6 +503,7 @@ async fn connect_to_a_broker_with_retry<B>(
     socks5_proxy: Option<String>,
     sasl_config: Option<SaslConfig>,
     max_message_size: usize,
+    request_timeout: Option<Duration>,
 ) -> Result<Arc<B::R>>
 where
     B: ConnectionHandler + Send + Sync,
@@ -498,6 +523,7 @@ where
                         socks5_proxy.clone(),
                         sasl_config.clone(),
                         max_message_size,
+                        request_timeout,
                     )
                     .await;
 

@@ -130,6 +130,9 @@ pub struct Messenger<RW> {
 
     /// Join handle for the background worker that fetches responses.
     join_handle: JoinHandle<()>,
+
+    /// How long a request may wait for its answer before the connection is poisoned.
+    request_timeout: Option<std::time::Duration>,
 }
 
 #[derive(Error, Debug)]
@@ -168,6 +171,12 @@ pub enum RequestError {
 
     #[error("Connection is poisoned: {0}")]
     Poisoned(Arc<RequestError>),
+
+    #[error("No answer within the request timeout of {0:?}")]
+    TimedOut(std::time::Duration),
+
+    #[error("Connection abandoned: {0}")]
+    Abandoned(&'static str),
 }
 
 #[derive(Error, Debug)]
@@ -301,7 +310,21 @@ where
             version_ranges: HashMap::new(),
             state,
             join_handle,
+            request_timeout: None,
         }
+    }
+
+    /// Poison the connection when a request has not been answered within `timeout`
+    /// (None: wait forever). A broker that hangs (stopped, stuck disk) keeps its TCP
+    /// connections open, so without this nothing ever fails and the caller never moves
+    /// to a new leader.
+    pub fn set_request_timeout(&mut self, timeout: Option<std::time::Duration>) {
+        self.request_timeout = timeout;
+    }
+
+    /// Fail every request on this connection, now and later; callers reconnect.
+    pub fn poison(&self, reason: &'static str) {
+        self.state.lock().poison(RequestError::Abandoned(reason));
     }
 
     #[cfg(feature = "unstable-fuzzing")]
@@ -394,10 +417,26 @@ where
             }
         }
 
-        self.send_message(buf).await?;
-        cleanup_on_cancel.message_sent();
-
-        let mut response = rx.await.expect("Who closed this channel?!")?;
+        let exchange = async {
+            self.send_message(buf).await?;
+            cleanup_on_cancel.message_sent();
+            rx.await.expect("Who closed this channel?!")
+        };
+        // Produce requests are bounded by their caller, which knows its message timeout
+        // and abandons the connection (`poison`) when it gives up on one.
+        let request_timeout = self.request_timeout.filter(|_| R::API_KEY != ApiKey::Produce);
+        let response = match request_timeout {
+            None => exchange.await,
+            Some(timeout) => match tokio::time::timeout(timeout, exchange).await {
+                Ok(response) => response,
+                Err(_) => {
+                    warn!(?timeout, api_key = ?R::API_KEY, "request timed out, dropping the connection");
+                    let err = self.state.lock().poison(RequestError::TimedOut(timeout));
+                    Err(RequestError::Poisoned(err))
+                }
+            },
+        };
+        let mut response = response?;
         let body = R::ResponseBody::read_versioned(&mut response.data, body_api_version)?;
 
         // check if we fully consumed the message, otherwise there might be a bug in our protocol code

@@ -86,6 +86,15 @@ impl MetadataCache {
         info!(reason, "invalidated metadata cache",);
     }
 
+    /// Drops the cached metadata whatever its generation: for a caller that gave up on
+    /// a lookup and cannot tell which answer was stale.
+    pub(crate) fn invalidate_any(&self, reason: &'static str) {
+        let mut guard = self.cache.lock();
+        if guard.0.take().is_some() {
+            info!(reason, "invalidated metadata cache");
+        }
+    }
+
     pub(crate) fn update(&self, m: MetadataResponse) {
         let mut guard = self.cache.lock();
         guard.0 = Some(m);

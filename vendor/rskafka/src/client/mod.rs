@@ -44,6 +44,7 @@ pub struct ClientBuilder {
     bootstrap_brokers: Vec<String>,
     client_id: Option<Arc<str>>,
     max_message_size: usize,
+    request_timeout: Option<std::time::Duration>,
     socks5_proxy: Option<String>,
     tls_config: TlsConfig,
     sasl_config: Option<SaslConfig>,
@@ -57,6 +58,7 @@ impl ClientBuilder {
             bootstrap_brokers,
             client_id: None,
             max_message_size: 100 * 1024 * 1024, // 100MB
+            request_timeout: None,
             socks5_proxy: None,
             tls_config: TlsConfig::default(),
             sasl_config: None,
@@ -77,6 +79,19 @@ impl ClientBuilder {
     /// failures all over the place since metadata requests cannot be handled any longer.
     pub fn max_message_size(mut self, max_message_size: usize) -> Self {
         self.max_message_size = max_message_size;
+        self
+    }
+
+    /// Give up on a request the broker has not answered within `timeout`, and drop the
+    /// connection it was sent on (every request on it fails as poisoned, and callers
+    /// reconnect, re-reading the metadata). Not applied to produce requests, which
+    /// their caller bounds (see [`PartitionClient::abandon_leader_connection`]). Unset
+    /// (the default), requests wait forever, so a broker that hangs without closing its
+    /// connections is never left.
+    ///
+    /// [`PartitionClient::abandon_leader_connection`]: crate::client::partition::PartitionClient::abandon_leader_connection
+    pub fn request_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.request_timeout = Some(timeout);
         self
     }
 
@@ -116,6 +131,7 @@ impl ClientBuilder {
             self.socks5_proxy,
             self.sasl_config,
             self.max_message_size,
+            self.request_timeout,
             Arc::clone(&self.backoff_config),
         ));
         brokers.refresh_metadata().await?;

@@ -226,6 +226,23 @@ impl PartitionClient {
         .await
     }
 
+    /// Drop the connection to the partition leader, for a caller that gave up waiting on
+    /// a request: every request on it fails as poisoned, and the next one looks the
+    /// leader up afresh (a hung leader is never heard from again otherwise). When no
+    /// leader connection was made (the lookup itself did not finish), drop the cached
+    /// metadata and the metadata connection instead. Does nothing while a lookup holds
+    /// the connection slot.
+    pub fn abandon_leader_connection(&self, reason: &'static str) {
+        if let Ok(current) = self.current_broker.try_lock() {
+            match &current.broker {
+                Some(broker) => broker.poison(reason),
+                // The leader lookup never finished: the metadata it used, or the broker
+                // it asked, may be what hangs.
+                None => self.brokers.abandon_metadata_connection(reason),
+            }
+        }
+    }
+
     /// Produce record batches the caller encoded itself (Kafka's v2 format: header, CRC,
     /// compressed records) holding `num_records` records in all; returns their offsets.
     /// Retried like [`produce`](Self::produce).
@@ -510,9 +527,23 @@ impl BrokerCache for &PartitionClient {
         //
         // Because this check requires the most up-to-date metadata from a specific broker, do not accept a cached
         // metadata response.
-        let (leader_self, gen_leader_from_self) = self
+        let (leader_self, gen_leader_from_self) = match self
             .get_leader(MetadataLookupMode::SpecificBroker(Arc::clone(&broker)))
-            .await?;
+            .await
+        {
+            Ok(found) => found,
+            Err(e) => {
+                // The broker the cached metadata names did not answer (it may hang, or be
+                // gone): that metadata may be stale, so do not hand it out again.
+                if let Some(r#gen) = gen_leader_from_arbitrary {
+                    self.brokers.invalidate_metadata_cache(
+                        "partition client: the leader did not confirm its leadership",
+                        r#gen,
+                    );
+                }
+                return Err(e);
+            }
+        };
         if leader != leader_self {
             if let Some(r#gen) = gen_leader_from_self {
                 // The cached metadata identified an incorrect leader - it is stale and should be refreshed.
