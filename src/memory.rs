@@ -11,9 +11,10 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 ///   faulted in and zeroed whole. Measured here: +35 % peak RSS and 2-3x the system CPU
 ///   for a producer whose buffers are mostly smaller.
 /// - Freed pages go back to the OS at once rather than a second later (mimalloc v3's
-///   default `purge_delay`, 1000 ms): the engine frees each batch's memory on one thread while `send`
-///   allocates on another, and the delay let peak RSS run ~8 MB (12 %) higher at full
-///   speed in `make bench`, at no measurable CPU cost.
+///   default `purge_delay`, 1000 ms): the engine frees each batch's memory on one
+///   thread while `send` allocates on another, and the delay let peak RSS run ~8 MB
+///   (12 %) higher at full speed (`benches/results/2026-11-27/memory-steps.txt`), at no
+///   measurable CPU cost.
 ///
 /// Failure (an old kernel without PR_SET_THP_DISABLE) changes nothing else.
 pub fn tune_for_mimalloc() {

@@ -21,12 +21,12 @@ use crate::config::CompressionCodec;
 use crate::record::{EVENT_TYPE_HEADER, EncodedEvent};
 
 /// Bytes of the batch header in front of the records.
-pub const HEADER_BYTES: usize = 61;
+const HEADER_BYTES: usize = 61;
 /// The CRC (CRC-32C) covers everything from the attributes to the end.
 const CRC_START: usize = 21;
 
-/// A closed batch in wire form, ready to be sent as many times as retries need.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A closed batch in wire form: the bytes of a produce request's record set.
+#[derive(Debug)]
 pub struct EncodedBatch {
     pub bytes: Vec<u8>,
     pub records: usize,

@@ -202,28 +202,8 @@ impl PartitionClient {
         }
 
         let n = records.len() as i64;
-        let request = &build_produce_request(self.partition, &self.topic, records, compression);
-
-        maybe_retry(
-            &self.backoff_config,
-            self.unknown_topic_handling,
-            self,
-            "produce",
-            || async move {
-                let (broker, r#gen) = self
-                    .get()
-                    .await
-                    .map_err(|e| ErrorOrThrottle::Error((e, None)))?;
-                let response = broker
-                    .request(&request)
-                    .await
-                    .map_err(|e| ErrorOrThrottle::Error((e.into(), Some(r#gen))))?;
-                maybe_throttle(response.throttle_time_ms)?;
-                process_produce_response(self.partition, &self.topic, n, response)
-                    .map_err(|e| ErrorOrThrottle::Error((e, Some(r#gen))))
-            },
-        )
-        .await
+        let request = build_produce_request(self.partition, &self.topic, records, compression);
+        self.send_produce_request(&request, n).await
     }
 
     /// Drop the connection to the partition leader, for a caller that gave up waiting on
@@ -250,11 +230,21 @@ impl PartitionClient {
         if num_records == 0 {
             return Ok(vec![]);
         }
-        let request = &produce_request(
+        let request = produce_request(
             self.partition,
             &self.topic,
             ProduceRecords::Encoded(batches),
         );
+        self.send_produce_request(&request, num_records).await
+    }
+
+    /// Sends a produce request for `num_records` records, retrying retriable errors on
+    /// a fresh leader connection; returns their offsets.
+    async fn send_produce_request(
+        &self,
+        request: &ProduceRequest,
+        num_records: i64,
+    ) -> Result<Vec<i64>> {
         maybe_retry(
             &self.backoff_config,
             self.unknown_topic_handling,
@@ -266,7 +256,7 @@ impl PartitionClient {
                     .await
                     .map_err(|e| ErrorOrThrottle::Error((e, None)))?;
                 let response = broker
-                    .request(&request)
+                    .request(request)
                     .await
                     .map_err(|e| ErrorOrThrottle::Error((e.into(), Some(r#gen))))?;
                 maybe_throttle(response.throttle_time_ms)?;
