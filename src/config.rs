@@ -29,6 +29,27 @@ pub const DEFAULT_BUFFER_MAX_RECORDS: usize = 100_000;
 /// How often the topic's partition count is read again, so partitions added while the
 /// producer runs get traffic: librdkafka `topic.metadata.refresh.interval.ms` default.
 pub const DEFAULT_METADATA_REFRESH: Duration = Duration::from_secs(300);
+/// Write each batch at most once per partition with the broker's help (producer id,
+/// epoch and sequence numbers): Java `enable.idempotence`, on by default since Kafka 3.0.
+pub const DEFAULT_IDEMPOTENCE: bool = true;
+/// Produce requests on the wire per broker connection before waiting for an answer:
+/// Java / librdkafka `max.in.flight.requests.per.connection`. With idempotence it is
+/// also the most batches of one partition in flight, and the broker keeps the last 5
+/// batches per partition to recognise a retried one, so 5 is the most allowed then.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 5;
+/// Most batches of one partition in flight at once with idempotence: the broker
+/// recognises a retried batch among the last 5 of each producer and partition.
+pub const MAX_IN_FLIGHT_IDEMPOTENT: usize = 5;
+/// Bytes of record batches in one produce request at most: Java `max.request.size`.
+/// A single batch larger than this is still sent alone.
+pub const DEFAULT_MAX_REQUEST_BYTES: usize = 1_048_576;
+/// How long a produce request may go unanswered before its connection is dropped and
+/// its batches retried (if their message timeout allows): Java `request.timeout.ms`,
+/// scaled to the 5 s message timeout (the Java default is 30 s against a 120 s
+/// delivery timeout). Also the time the broker may wait for the in-sync replicas.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_millis(3_000);
+/// Pause before a failed batch is sent again: Java / librdkafka `retry.backoff.ms`.
+pub const DEFAULT_RETRY_BACKOFF: Duration = Duration::from_millis(100);
 /// Largest value accepted for the buffer, so one event's size always fits a permit count.
 pub const MAX_BUFFER_MAX_BYTES: u64 = u32::MAX as u64;
 
@@ -160,6 +181,16 @@ pub struct ProducerConfig {
     pub compression: CompressionCodec,
     pub partitioner: Partitioner,
     pub metadata_refresh: Duration,
+    /// Idempotent writes (`enable.idempotence`): no duplicates from retries, order kept.
+    pub idempotence: bool,
+    /// Produce requests in flight per broker (`max.in.flight.requests.per.connection`).
+    pub max_in_flight: usize,
+    /// Record batch bytes per produce request (`max.request.size`).
+    pub max_request_bytes: usize,
+    /// Unanswered produce request → connection dropped, batches retried (`request.timeout.ms`).
+    pub request_timeout: Duration,
+    /// Pause before a failed batch is retried (`retry.backoff.ms`).
+    pub retry_backoff: Duration,
 }
 
 impl Default for ProducerConfig {
@@ -176,6 +207,11 @@ impl Default for ProducerConfig {
             compression: CompressionCodec::default(),
             partitioner: Partitioner::default(),
             metadata_refresh: DEFAULT_METADATA_REFRESH,
+            idempotence: DEFAULT_IDEMPOTENCE,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            retry_backoff: DEFAULT_RETRY_BACKOFF,
         }
     }
 }
@@ -267,6 +303,42 @@ impl ProducerConfig {
                 self.metadata_refresh.as_millis()
             ));
         }
+        let max_in_flight = if self.idempotence {
+            MAX_IN_FLIGHT_IDEMPOTENT
+        } else {
+            1_000
+        };
+        if !(1..=max_in_flight).contains(&self.max_in_flight) {
+            return bad(format!(
+                "max-in-flight {} is out of range (1..={max_in_flight}{})",
+                self.max_in_flight,
+                if self.idempotence {
+                    " with idempotence: the broker recognises retries among a partition's last 5 batches"
+                } else {
+                    ""
+                }
+            ));
+        }
+        if !(1_000..=1_000_000_000).contains(&self.max_request_bytes) {
+            return bad(format!(
+                "max-request-bytes {} is out of range (1000..=1000000000)",
+                self.max_request_bytes
+            ));
+        }
+        if self.request_timeout < Duration::from_millis(100)
+            || self.request_timeout > Duration::from_secs(3600)
+        {
+            return bad(format!(
+                "request-timeout-ms {} is out of range (100..=3600000)",
+                self.request_timeout.as_millis()
+            ));
+        }
+        if self.retry_backoff > Duration::from_secs(60) {
+            return bad(format!(
+                "retry-backoff-ms {} is out of range (0..=60000)",
+                self.retry_backoff.as_millis()
+            ));
+        }
         if self.buffer_max_records < 1 {
             return bad("buffer-max-messages must be at least 1".into());
         }
@@ -276,6 +348,14 @@ impl ProducerConfig {
             return bad("KAFKA_USERNAME is empty but SASL is configured: set both KAFKA_USERNAME and KAFKA_PASSWORD".into());
         }
         Ok(())
+    }
+}
+
+impl ProducerConfig {
+    /// The request timeout in force: never longer than the message timeout, which
+    /// bounds every batch anyway (Java refuses such a pair; shortening is kinder).
+    pub fn effective_request_timeout(&self) -> Duration {
+        self.request_timeout.min(self.message_timeout)
     }
 }
 

@@ -118,6 +118,26 @@ pub struct EngineArgs {
         global = true
     )]
     pub partitioner: String,
+
+    /// Idempotent writes: no duplicates from retries, order kept (enable.idempotence).
+    #[arg(long, env = "KAFKA_IDEMPOTENCE", default_value_t = config::DEFAULT_IDEMPOTENCE, value_parser = parse_bool, action = clap::ArgAction::Set, global = true)]
+    pub idempotence: bool,
+
+    /// Produce requests in flight per broker, 1..=5 with idempotence (max.in.flight.requests.per.connection).
+    #[arg(long, env = "KAFKA_MAX_IN_FLIGHT", default_value_t = config::DEFAULT_MAX_IN_FLIGHT, global = true)]
+    pub max_in_flight: usize,
+
+    /// Record batch bytes per produce request at most (max.request.size).
+    #[arg(long, env = "KAFKA_MAX_REQUEST_BYTES", default_value_t = config::DEFAULT_MAX_REQUEST_BYTES.to_string(), global = true)]
+    pub max_request_bytes: String,
+
+    /// Unanswered produce request before its connection is dropped and its batches retried, in ms (request.timeout.ms).
+    #[arg(long, env = "KAFKA_REQUEST_TIMEOUT_MS", default_value_t = config::DEFAULT_REQUEST_TIMEOUT.as_millis() as u64, global = true)]
+    pub request_timeout_ms: u64,
+
+    /// Pause before a failed batch is sent again, in ms (retry.backoff.ms).
+    #[arg(long, env = "KAFKA_RETRY_BACKOFF_MS", default_value_t = config::DEFAULT_RETRY_BACKOFF.as_millis() as u64, global = true)]
+    pub retry_backoff_ms: u64,
 }
 
 fn parse_bool(text: &str) -> Result<bool, String> {
@@ -194,6 +214,14 @@ impl EngineArgs {
                 .parse::<Partitioner>()
                 .map_err(|e| option_error("partitioner", e))?,
             metadata_refresh: Duration::from_millis(self.metadata_refresh_ms),
+            idempotence: self.idempotence,
+            max_in_flight: self.max_in_flight,
+            max_request_bytes: config::parse_byte_size(&self.max_request_bytes)
+                .map_err(|e| option_error("max-request-bytes", e))?
+                .try_into()
+                .map_err(|_| option_error("max-request-bytes", "too large"))?,
+            request_timeout: Duration::from_millis(self.request_timeout_ms),
+            retry_backoff: Duration::from_millis(self.retry_backoff_ms),
         };
         config.validate()?;
         Ok(config)

@@ -233,7 +233,7 @@ impl PartitionClient {
         let request = produce_request(
             self.partition,
             &self.topic,
-            ProduceRecords::Encoded(batches),
+            ProduceRecords::Encoded(std::sync::Arc::new(batches)),
         );
         self.send_produce_request(&request, num_records).await
     }
