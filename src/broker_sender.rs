@@ -165,22 +165,48 @@ pub(crate) async fn run<C: Cluster>(
                     }
                 }
             }
-            command = commands.recv(), if open => match command {
-                Some(SenderCommand::Send(job)) => {
-                    let queue = queues.entry(job.partition).or_default();
-                    if queue.is_empty() {
-                        turn.push_back(job.partition);
+            command = commands.recv(), if open => {
+                let mut next = command;
+                let mut yielded = false;
+                loop {
+                    match next {
+                        Some(SenderCommand::Send(job)) => {
+                            let queue = queues.entry(job.partition).or_default();
+                            if queue.is_empty() {
+                                turn.push_back(job.partition);
+                            }
+                            queue.push_back(job);
+                        }
+                        Some(SenderCommand::Abandon) => {
+                            if let Some(l) = link.take() {
+                                warn!(broker, "dropping the connection: a batch timed out in flight");
+                                l.abandon("message timeout passed while a batch was in flight");
+                            }
+                        }
+                        None => {
+                            open = false;
+                            break;
+                        }
                     }
-                    queue.push_back(job);
+                    next = match commands.try_recv() {
+                        Ok(c) => Some(c),
+                        Err(mpsc::error::TryRecvError::Disconnected) => None,
+                        Err(mpsc::error::TryRecvError::Empty) if !yielded => {
+                            // Workers whose batches closed at the same moment are
+                            // about to hand them over: let them, so one request
+                            // carries them all.
+                            yielded = true;
+                            tokio::task::yield_now().await;
+                            match commands.try_recv() {
+                                Ok(c) => Some(c),
+                                Err(mpsc::error::TryRecvError::Disconnected) => None,
+                                Err(mpsc::error::TryRecvError::Empty) => break,
+                            }
+                        }
+                        Err(mpsc::error::TryRecvError::Empty) => break,
+                    };
                 }
-                Some(SenderCommand::Abandon) => {
-                    if let Some(l) = link.take() {
-                        warn!(broker, "dropping the connection: a batch timed out in flight");
-                        l.abandon("message timeout passed while a batch was in flight");
-                    }
-                }
-                None => open = false,
-            },
+            }
             _ = tokio::time::sleep_until(reconnect_at.unwrap_or_else(Instant::now)), if reconnect_at.is_some() => {
                 connect_after = None;
             }

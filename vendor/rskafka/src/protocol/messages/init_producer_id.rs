@@ -74,7 +74,7 @@ impl RequestBody for InitProducerIdRequest {
     const FIRST_TAGGED_FIELD_IN_REQUEST_VERSION: ApiVersion = ApiVersion(Int16(2));
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 pub struct InitProducerIdResponse {
     pub throttle_time_ms: Int32,
     pub error: Option<Error>,
