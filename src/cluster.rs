@@ -63,6 +63,10 @@ pub trait Cluster: Send + Sync + 'static {
     /// The leader broker of each of the topic's partitions (None: no leader now).
     fn leaders(&self) -> impl Future<Output = Result<Vec<Option<i32>>, LinkError>> + Send;
 
+    /// A metadata or InitProducerId request went unanswered: do not reuse the
+    /// connection it went out on.
+    fn abandon_metadata_connection(&self) {}
+
     /// A new connection to the broker with this id.
     fn connect(&self, broker: i32) -> impl Future<Output = Result<Self::Link, LinkError>> + Send;
 
@@ -137,6 +141,11 @@ impl Cluster for RskafkaCluster {
             .await
             .map(|t| t.leaders)
             .map_err(|e| link_error(&e))
+    }
+
+    fn abandon_metadata_connection(&self) {
+        self.client
+            .abandon_metadata_connection("a metadata request went unanswered");
     }
 
     async fn connect(&self, broker: i32) -> Result<RskafkaLink, LinkError> {

@@ -25,6 +25,8 @@ pub(crate) struct Idempotence<C: Cluster> {
     bumping: tokio::sync::Mutex<()>,
     request_timeout: Duration,
     metrics: Arc<Metrics>,
+    /// A background bump asked for by a worker is under way.
+    bump_requested: std::sync::atomic::AtomicBool,
 }
 
 impl<C: Cluster> Idempotence<C> {
@@ -74,12 +76,33 @@ impl<C: Cluster> Idempotence<C> {
             bumping: tokio::sync::Mutex::new(()),
             request_timeout,
             metrics,
+            bump_requested: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
     /// The identity to stamp batches with now.
     pub fn current(&self) -> ProducerIdentity {
         *self.current.lock().expect("not poisoned")
+    }
+
+    /// Starts a bump in the background unless one is under way or the identity moved
+    /// past `seen` already: workers do not wait on it (they keep reporting timeouts on
+    /// time), they look at `current` again on their next retry.
+    pub fn request_bump(self: &Arc<Self>, seen: ProducerIdentity) {
+        use std::sync::atomic::Ordering;
+        if self.current() != seen
+            || self
+                .bump_requested
+                .compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        let idempotence = Arc::clone(self);
+        tokio::spawn(async move {
+            let _ = idempotence.bump(seen).await;
+            idempotence.bump_requested.store(false, Ordering::Release);
+        });
     }
 
     /// Moves to the next epoch, unless someone already moved past `seen`. Returns the

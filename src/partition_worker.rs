@@ -125,8 +125,8 @@ pub(crate) async fn run<C: Cluster>(
     loop {
         let now = Instant::now();
         worker.expire(now);
-        worker.settle_identity().await;
-        worker.send_what_is_due(now, closing, &answer_to).await;
+        worker.settle_identity(now);
+        worker.send_what_is_due(now, closing, &answer_to);
         worker.answer_flush_waiters(&mut flush_waiters);
         if closing && worker.window.is_empty() && worker.acc.is_empty() {
             break;
@@ -296,30 +296,26 @@ impl<C: Cluster> Worker<C> {
         }
     }
 
-    /// With idempotence: bumps the epoch when the broker's answers asked for it, and
-    /// moves the partition to the producer's current identity (restarting its
-    /// sequences) once nothing of it is on the wire.
-    async fn settle_identity(&mut self) {
-        let Some(idempotence) = self.ctx.idempotence.clone() else {
+    /// With idempotence: has the epoch bumped when the broker's answers asked for it,
+    /// and moves the partition to the producer's current identity (restarting its
+    /// sequences) once nothing of it is on the wire. Never waits on the cluster.
+    fn settle_identity(&mut self, now: Instant) {
+        let Some(idempotence) = &self.ctx.idempotence else {
             return;
         };
         if self.on_wire() {
             return;
         }
         let seen = self.sequencing.as_ref().expect("idempotent").identity;
+        let current = idempotence.current();
         if self.needs_bump {
-            if self.resend_at.is_some_and(|at| Instant::now() < at) {
+            if current == seen {
+                idempotence.request_bump(seen);
+                self.resend_at = Some(now + self.ctx.retry_backoff);
                 return;
             }
-            match idempotence.bump(seen).await {
-                Ok(_) => self.needs_bump = false,
-                Err(_) => {
-                    self.resend_at = Some(Instant::now() + self.ctx.retry_backoff);
-                    return;
-                }
-            }
+            self.needs_bump = false;
         }
-        let current = idempotence.current();
         if current != seen {
             debug!(
                 partition = self.ctx.partition,
@@ -338,7 +334,7 @@ impl<C: Cluster> Worker<C> {
 
     /// Sends again what waits (all of it, in order, once nothing is on the wire), or
     /// else closes and sends new batches while the window has room.
-    async fn send_what_is_due(
+    fn send_what_is_due(
         &mut self,
         now: Instant,
         closing: bool,
@@ -352,8 +348,10 @@ impl<C: Cluster> Worker<C> {
                 return;
             }
             if self.stale_route {
-                if self.ctx.router.refresh(self.route_seen).await.is_err() {
-                    self.resend_at = Some(Instant::now() + self.ctx.retry_backoff);
+                if self.ctx.router.generation() <= self.route_seen {
+                    // Resend once the metadata has been read again.
+                    self.ctx.router.request_refresh(self.route_seen);
+                    self.resend_at = Some(now + self.ctx.retry_backoff);
                     return;
                 }
                 self.stale_route = false;

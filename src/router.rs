@@ -39,6 +39,8 @@ pub(crate) struct Router<C: Cluster> {
     routes: Mutex<Routes>,
     /// Held while a metadata request is out, so concurrent refreshes share it.
     refreshing: tokio::sync::Mutex<Instant>,
+    /// A background refresh asked for by a worker is under way.
+    refresh_requested: std::sync::atomic::AtomicBool,
     metrics: Arc<Metrics>,
 }
 
@@ -58,6 +60,7 @@ impl<C: Cluster> Router<C> {
                 generation: 1,
             }),
             refreshing: tokio::sync::Mutex::new(Instant::now()),
+            refresh_requested: std::sync::atomic::AtomicBool::new(false),
             metrics,
         }
     }
@@ -90,6 +93,27 @@ impl<C: Cluster> Router<C> {
             SenderHandle { broker, commands }
         });
         Some(handle.clone())
+    }
+
+    /// Starts a refresh in the background unless one is under way or an answer newer
+    /// than `seen` came already: workers never wait on the metadata themselves (a
+    /// worker blocked on a dead broker would report its timeouts late), they look at
+    /// `generation` again on their next retry.
+    pub fn request_refresh(self: &Arc<Self>, seen: u64) {
+        use std::sync::atomic::Ordering;
+        if self.generation() > seen
+            || self
+                .refresh_requested
+                .compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        let router = Arc::clone(self);
+        tokio::spawn(async move {
+            let _ = router.refresh(seen).await;
+            router.refresh_requested.store(false, Ordering::Release);
+        });
     }
 
     /// Reads the leaders again, unless a newer answer than `seen` already came (then

@@ -199,6 +199,13 @@ impl Client {
         broker::topic_leaders(&self.brokers, topic).await
     }
 
+    /// Drops the cached metadata and the connection used for metadata, for a caller
+    /// that gave up on a metadata request (the broker may hang): the next request
+    /// connects afresh, to a broker picked at random.
+    pub fn abandon_metadata_connection(&self, reason: &'static str) {
+        self.brokers.abandon_metadata_connection(reason);
+    }
+
     /// An idempotent producer's id and epoch; with `current`, the next epoch of it.
     pub async fn init_producer_id(
         &self,
