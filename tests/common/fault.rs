@@ -275,6 +275,9 @@ pub struct Verdict {
     pub foreign_records: usize,
     /// Acknowledged events of one partition whose offsets do not grow in send order.
     pub out_of_order: usize,
+    /// Records read back (first copy of each event) that sit in their partition's log
+    /// before an event sent earlier: the stored order is not the send order.
+    pub stored_out_of_order: usize,
     pub records_in_topic: usize,
     pub max_report_delay: Duration,
     /// The longest the runtime was late waking a task during the load (set by the
@@ -313,6 +316,18 @@ impl Verdict {
             self.out_of_order, 0,
             "{context}: acknowledged offsets not in send order\n{self}"
         );
+        assert_eq!(
+            self.stored_out_of_order, 0,
+            "{context}: records stored out of send order within a partition\n{self}"
+        );
+    }
+
+    /// What idempotence adds: no event stored twice, whatever was retried.
+    pub fn assert_no_duplicates(&self, context: &str) {
+        assert_eq!(
+            self.duplicates, 0,
+            "{context}: events stored more than once with idempotence on\n{self}"
+        );
     }
 
     /// Failures of any reason.
@@ -326,8 +341,8 @@ impl std::fmt::Display for Verdict {
         write!(
             f,
             "events {} acknowledged {} failed {:?} lost {} misplaced {} not-written-found {} \
-             maybe-written-found {} duplicates {} foreign {} out-of-order {} records {} \
-             max-report-delay {:.1}s max-runtime-lag {:.1}s",
+             maybe-written-found {} duplicates {} foreign {} out-of-order {} \
+             stored-out-of-order {} records {} max-report-delay {:.1}s max-runtime-lag {:.1}s",
             self.events,
             self.acknowledged,
             self.failed,
@@ -338,6 +353,7 @@ impl std::fmt::Display for Verdict {
             self.duplicates,
             self.foreign_records,
             self.out_of_order,
+            self.stored_out_of_order,
             self.records_in_topic,
             self.max_report_delay.as_secs_f64(),
             self.max_runtime_lag.as_secs_f64(),
@@ -422,6 +438,24 @@ pub async fn verify(client: &Client, topic: &str, reports: &[Report]) -> Verdict
                 }
             }
         }
+    }
+    // Stored order: walk each partition's log in offset order, first copies only, and
+    // count records whose event was sent before the latest one seen so far.
+    let mut by_place: Vec<(i32, i64, usize)> = places
+        .iter()
+        .filter_map(|(id, at)| {
+            let first = at.iter().min_by_key(|(p, o)| (*p, *o))?;
+            Some((first.0, first.1, *reported.get(id)?))
+        })
+        .collect();
+    by_place.sort_unstable();
+    let mut latest_sent: HashMap<i32, usize> = HashMap::new();
+    for (partition, _, sent) in by_place {
+        let latest = latest_sent.entry(partition).or_insert(sent);
+        if sent < *latest {
+            verdict.stored_out_of_order += 1;
+        }
+        *latest = (*latest).max(sent);
     }
     verdict.foreign_records += places
         .iter()
