@@ -36,11 +36,23 @@ pub(crate) struct SendJob {
     pub answer_to: mpsc::UnboundedSender<Answer>,
 }
 
-/// What became of one batch.
+/// News of one batch: written (its answer is to come), or what became of it.
 #[derive(Debug)]
 pub(crate) struct Answer {
     pub flight: u64,
-    pub outcome: Result<PartitionAnswer, SendFailure>,
+    pub outcome: Outcome,
+}
+
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// On the wire now: the worker may hand over its next batch (until then the
+    /// partition's open batch keeps growing, as Java's accumulator does while the
+    /// connection is busy, instead of queueing many small batches here).
+    Written,
+    /// The broker's answer for the batch's partition.
+    Answered(PartitionAnswer),
+    /// No answer of its own.
+    Failed(SendFailure),
 }
 
 /// A batch that got no answer of its own.
@@ -55,9 +67,6 @@ pub(crate) struct SendFailure {
 #[derive(Debug)]
 pub(crate) enum SenderCommand {
     Send(SendJob),
-    /// The worker gave up on a batch in flight (message timeout): drop the connection,
-    /// failing its other requests, so that nothing more is written on it.
-    Abandon,
 }
 
 /// The limits a sender obeys.
@@ -124,6 +133,12 @@ pub(crate) async fn run<C: Cluster>(
                 },
             };
             let jobs = take_request(&mut queues, &mut turn, limits.max_request_bytes);
+            tracing::trace!(
+                broker,
+                partitions = jobs.len(),
+                in_flight = in_flight.len(),
+                "writing a produce request"
+            );
             let batches = jobs
                 .iter()
                 .map(|j| PartitionBatch {
@@ -133,6 +148,12 @@ pub(crate) async fn run<C: Cluster>(
                 .collect();
             match timeout(limits.request_timeout, current.produce(batches)).await {
                 Ok(Ok(answers)) => {
+                    for job in &jobs {
+                        let _ = job.answer_to.send(Answer {
+                            flight: job.flight,
+                            outcome: Outcome::Written,
+                        });
+                    }
                     in_flight.push(await_answers(jobs, answers, limits.request_timeout));
                 }
                 failed => {
@@ -176,12 +197,6 @@ pub(crate) async fn run<C: Cluster>(
                                 turn.push_back(job.partition);
                             }
                             queue.push_back(job);
-                        }
-                        Some(SenderCommand::Abandon) => {
-                            if let Some(l) = link.take() {
-                                warn!(broker, "dropping the connection: a batch timed out in flight");
-                                l.abandon("message timeout passed while a batch was in flight");
-                            }
                         }
                         None => {
                             open = false;
@@ -251,7 +266,8 @@ fn take_request(
 
 /// The answers of a written request, or a failure when they do not come in time.
 fn await_answers(jobs: Vec<SendJob>, answers: Answers, request_timeout: Duration) -> Pending {
-    let deadline = Instant::now() + request_timeout;
+    let written_at = Instant::now();
+    let deadline = written_at + request_timeout;
     Box::pin(async move {
         let result = match timeout_at(deadline, answers).await {
             Ok(result) => result,
@@ -260,6 +276,7 @@ fn await_answers(jobs: Vec<SendJob>, answers: Answers, request_timeout: Duration
                 code: None,
             }),
         };
+        tracing::trace!(partitions = jobs.len(), took = ?written_at.elapsed(), ok = result.is_ok(), "produce answered");
         (jobs, result)
     })
 }
@@ -268,15 +285,16 @@ fn deliver_answers(broker: i32, jobs: Vec<SendJob>, answers: Vec<PartitionAnswer
     let mut by_partition: HashMap<i32, PartitionAnswer> =
         answers.into_iter().map(|a| (a.partition, a)).collect();
     for job in jobs {
-        let outcome = by_partition
-            .remove(&job.partition)
-            .ok_or_else(|| SendFailure {
+        let outcome = match by_partition.remove(&job.partition) {
+            Some(answer) => Outcome::Answered(answer),
+            None => Outcome::Failed(SendFailure {
                 message: format!(
                     "broker {broker} did not answer for partition {}",
                     job.partition
                 ),
                 may_have_been_written: true,
-            });
+            }),
+        };
         let _ = job.answer_to.send(Answer {
             flight: job.flight,
             outcome,
@@ -288,7 +306,7 @@ fn fail_jobs(jobs: Vec<SendJob>, message: &str, may_have_been_written: bool) {
     for job in jobs {
         let _ = job.answer_to.send(Answer {
             flight: job.flight,
-            outcome: Err(SendFailure {
+            outcome: Outcome::Failed(SendFailure {
                 message: message.to_string(),
                 may_have_been_written,
             }),

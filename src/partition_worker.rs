@@ -32,7 +32,7 @@ use tokio::time::{Instant, sleep_until};
 use tracing::{debug, warn};
 
 use crate::accumulator::{Accumulator, Batch, BatchLimits, Pending, Replies};
-use crate::broker_sender::{Answer, SendFailure, SendJob, SenderCommand};
+use crate::broker_sender::{Answer, Outcome, SendFailure, SendJob, SenderCommand};
 use crate::buffer::Buffer;
 use crate::cluster::{Cluster, PartitionAnswer, ProducerIdentity};
 use crate::config::CompressionCodec;
@@ -82,8 +82,9 @@ pub(crate) struct WorkerContext<C: Cluster> {
 /// Where a batch of the window stands.
 #[derive(Debug)]
 enum FlightState {
-    /// Handed to this broker's sender; its answer is to come.
-    Sent(SenderHandle),
+    /// Handed to this broker's sender; its answer is to come. `written` once the
+    /// sender put it on the wire.
+    Sent { sender: SenderHandle, written: bool },
     /// Failed, to be sent again once nothing of the partition is on the wire.
     Waiting,
 }
@@ -225,7 +226,7 @@ impl<C: Cluster> Worker<C> {
     fn on_wire(&self) -> bool {
         self.window
             .iter()
-            .any(|f| matches!(f.state, FlightState::Sent(_)))
+            .any(|f| matches!(f.state, FlightState::Sent { .. }))
     }
 
     fn has_waiting(&self) -> bool {
@@ -235,9 +236,16 @@ impl<C: Cluster> Worker<C> {
     }
 
     /// New batches join the window only while nothing waits to be sent again (a retry
-    /// goes first) and the window has room.
+    /// goes first), the window has room, and the sender has written the partition's
+    /// last batch: while the connection is busy, records gather in the open batch.
     fn takes_new_batches(&self) -> bool {
-        !self.has_waiting() && !self.needs_bump && self.window.len() < self.ctx.max_in_flight
+        !self.has_waiting()
+            && !self.needs_bump
+            && self.window.len() < self.ctx.max_in_flight
+            && !self
+                .window
+                .iter()
+                .any(|f| matches!(f.state, FlightState::Sent { written: false, .. }))
     }
 
     fn next_expiry(&self) -> Option<Instant> {
@@ -272,12 +280,12 @@ impl<C: Cluster> Worker<C> {
                 continue;
             }
             let flight = self.window.remove(i).expect("in range");
+            // A batch still on the wire is left to its sender: a request unanswered
+            // within the request timeout drops its connection there. Dropping the
+            // connection here too would fail every partition's requests on it, and
+            // under a slow broker turn one late batch into a storm of retries.
             let broker = match &flight.state {
-                FlightState::Sent(sender) => {
-                    // Nothing more may be written on that connection for this batch.
-                    let _ = sender.commands.send(SenderCommand::Abandon);
-                    Some(sender.broker)
-                }
+                FlightState::Sent { sender, .. } => Some(sender.broker),
                 FlightState::Waiting => None,
             };
             warn!(
@@ -366,7 +374,7 @@ impl<C: Cluster> Worker<C> {
             self.ctx.metrics.record_retry();
             return;
         }
-        if self.window.len() >= self.ctx.max_in_flight {
+        if !self.takes_new_batches() {
             return;
         }
         if closing
@@ -377,7 +385,7 @@ impl<C: Cluster> Worker<C> {
         {
             self.acc.close_open();
         }
-        while self.window.len() < self.ctx.max_in_flight {
+        while self.takes_new_batches() {
             let Some(batch) = self.acc.take_ready() else {
                 break;
             };
@@ -451,13 +459,16 @@ impl<C: Cluster> Worker<C> {
     /// has no stamp. False (and a resend scheduled) when the leader is unknown.
     fn submit(&mut self, i: usize, answer_to: &mpsc::UnboundedSender<Answer>) -> bool {
         let partition = self.ctx.partition;
+        // The generation first: a metadata answer that names no leader must lead to
+        // another request, not to the same answer read again.
+        self.route_seen = self.ctx.router.generation();
         let Some(sender) = self.ctx.router.sender_for(partition) else {
             debug!(partition, "no leader known; reading the metadata again");
             self.stale_route = true;
+            self.ctx.router.request_refresh(self.route_seen);
             self.resend_at = Some(Instant::now() + self.ctx.retry_backoff);
             return false;
         };
-        self.route_seen = self.ctx.router.generation();
         let flight = &mut self.window[i];
         if let Some(seq) = &mut self.sequencing
             && flight.stamp.is_none()
@@ -480,12 +491,16 @@ impl<C: Cluster> Worker<C> {
         if sender.commands.send(SenderCommand::Send(job)).is_err() {
             // The sender stopped (its broker leads nothing now): find the new leader.
             self.stale_route = true;
+            self.ctx.router.request_refresh(self.route_seen);
             self.resend_at = Some(Instant::now() + self.ctx.retry_backoff);
             return false;
         }
         // Handed over: the sender may write it at any time from now on.
         flight.maybe_written = true;
-        flight.state = FlightState::Sent(sender);
+        flight.state = FlightState::Sent {
+            sender,
+            written: false,
+        };
         true
     }
 
@@ -494,11 +509,12 @@ impl<C: Cluster> Worker<C> {
             // Its message timeout passed and it was reported already.
             return;
         };
-        if !matches!(self.window[i].state, FlightState::Sent(_)) {
+        let FlightState::Sent { written, .. } = &mut self.window[i].state else {
             return;
-        }
+        };
         match answer.outcome {
-            Ok(PartitionAnswer {
+            Outcome::Written => *written = true,
+            Outcome::Answered(PartitionAnswer {
                 error: None | Some(ProtocolError::DuplicateSequenceNumber),
                 base_offset,
                 ..
@@ -506,10 +522,10 @@ impl<C: Cluster> Worker<C> {
                 let flight = self.window.remove(i).expect("in range");
                 self.finish_delivered(flight, base_offset);
             }
-            Ok(PartitionAnswer {
+            Outcome::Answered(PartitionAnswer {
                 error: Some(code), ..
             }) => self.on_refusal(i, code),
-            Err(SendFailure {
+            Outcome::Failed(SendFailure {
                 message,
                 may_have_been_written,
             }) => {

@@ -244,12 +244,18 @@ fn check_fault_specific(
         // Shorter than the message timeout: everything is delivered, late.
         Fault::Stall => assert_eq!(verdict.failures(), 0, "{context}"),
         Fault::BlackholeShorterThanTimeout => {
-            assert!(during.requests_dropped > 0, "the blackhole dropped nothing: {context}");
+            assert!(
+                during.requests_dropped > 0,
+                "the blackhole dropped nothing: {context}"
+            );
             assert!(metrics.retries > 0, "{context}");
             assert_eq!(verdict.failures(), 0, "{context}");
         }
         Fault::BlackholeLongerThanTimeout => {
-            assert!(during.requests_dropped > 0, "the blackhole dropped nothing: {context}");
+            assert!(
+                during.requests_dropped > 0,
+                "the blackhole dropped nothing: {context}"
+            );
             assert!(
                 verdict.failures() > 0,
                 "the blackhole outlasted the timeout, yet nothing failed: {context}"
