@@ -126,10 +126,27 @@ pub struct Report {
 /// A load in progress: the sending task, the collector of reports, and a probe of how
 /// late the runtime wakes a task (to tell a late report from a starved machine).
 pub struct RunningLoad {
-    sender: JoinHandle<usize>,
+    /// Ends with the count sent, and what sending more after the load needs.
+    sender: JoinHandle<(usize, Generator, ReportSender)>,
     collector: JoinHandle<Vec<Report>>,
     lag_probe: JoinHandle<()>,
     max_lag: Arc<std::sync::Mutex<Duration>>,
+}
+
+/// Where the sender hands each accepted event's report future to the collector.
+type ReportSender = mpsc::UnboundedSender<(u128, Instant, kafka_producer::DeliveryFuture)>;
+
+/// Sends one event and hands its report to the collector.
+async fn send_one(producer: &Producer, generator: &mut Generator, tx: &ReportSender, i: usize) {
+    let event = generator.next_event(now_ms());
+    let id = event_id(&event.event_id);
+    let report = producer
+        .send(&event)
+        .await
+        .unwrap_or_else(|e| panic!("send refused event {i}: {e}"));
+    if tx.send((id, Instant::now(), report)).is_err() {
+        panic!("report collector stopped");
+    }
 }
 
 /// How often the lag probe asks to be woken.
@@ -150,17 +167,9 @@ pub fn start_load(producer: Arc<Producer>, load: Load) -> RunningLoad {
                 let due = Duration::from_secs_f64(i as f64 / load.rate_per_s as f64);
                 tokio::time::sleep_until(start + due).await;
             }
-            let event = generator.next_event(now_ms());
-            let id = event_id(&event.event_id);
-            let report = producer
-                .send(&event)
-                .await
-                .unwrap_or_else(|e| panic!("send refused event {i}: {e}"));
-            if tx.send((id, Instant::now(), report)).is_err() {
-                panic!("report collector stopped");
-            }
+            send_one(&producer, &mut generator, &tx, i).await;
         }
-        load.events
+        (load.events, generator, tx)
     });
     let collector = tokio::spawn(async move {
         let mut reports = Vec::new();
@@ -200,11 +209,28 @@ impl RunningLoad {
     /// still queued), and returns the reports and the longest time the runtime was late
     /// waking a task; panics if that takes longer than `limit`.
     pub async fn finish(self, producer: &Producer, limit: Duration) -> (Vec<Report>, Duration) {
+        self.finish_with_tail(producer, limit, 0).await
+    }
+
+    /// Like `finish`, but once the load is all sent, sends `tail` more events as fast
+    /// as the producer takes them (their reports come last): to check that the producer
+    /// delivers again after a fault.
+    pub async fn finish_with_tail(
+        self,
+        producer: &Producer,
+        limit: Duration,
+        tail: usize,
+    ) -> (Vec<Report>, Duration) {
         let deadline = tokio::time::Instant::now() + limit;
-        let sent = tokio::time::timeout_at(deadline, self.sender)
+        let (mut sent, mut generator, tx) = tokio::time::timeout_at(deadline, self.sender)
             .await
             .expect("the load was not all sent in time")
             .expect("sender task");
+        for i in sent..sent + tail {
+            send_one(producer, &mut generator, &tx, i).await;
+        }
+        sent += tail;
+        drop(tx);
         tokio::time::timeout_at(deadline, producer.close())
             .await
             .expect("close did not complete in time");
