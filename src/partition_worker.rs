@@ -110,6 +110,11 @@ struct Flight {
 struct Sequencing {
     identity: ProducerIdentity,
     next: i32,
+    /// The broker acknowledged a batch of this partition from this producer id. Until
+    /// then it has no state for us there and takes a first batch with any sequence,
+    /// so a later batch could be written before an earlier one that failed: one batch
+    /// at a time until the first is acknowledged.
+    confirmed: bool,
 }
 
 /// Runs until it is told to close (or every sender is gone) and all its records are
@@ -209,6 +214,7 @@ impl<C: Cluster> Worker<C> {
         let sequencing = ctx.idempotence.as_ref().map(|i| Sequencing {
             identity: i.current(),
             next: 0,
+            confirmed: false,
         });
         let route_seen = ctx.router.generation();
         Self {
@@ -239,9 +245,13 @@ impl<C: Cluster> Worker<C> {
     /// goes first), the window has room, and the sender has written the partition's
     /// last batch: while the connection is busy, records gather in the open batch.
     fn takes_new_batches(&self) -> bool {
+        let room = match &self.sequencing {
+            Some(s) if !s.confirmed => 1,
+            _ => self.ctx.max_in_flight,
+        };
         !self.has_waiting()
             && !self.needs_bump
-            && self.window.len() < self.ctx.max_in_flight
+            && self.window.len() < room
             && !self
                 .window
                 .iter()
@@ -330,9 +340,14 @@ impl<C: Cluster> Worker<C> {
                 epoch = current.epoch,
                 "sequences restart"
             );
+            let confirmed = self
+                .sequencing
+                .as_ref()
+                .is_some_and(|s| s.confirmed && s.identity.id == current.id);
             self.sequencing = Some(Sequencing {
                 identity: current,
                 next: 0,
+                confirmed,
             });
             for flight in &mut self.window {
                 flight.stamp = None;
@@ -520,6 +535,9 @@ impl<C: Cluster> Worker<C> {
                 ..
             }) => {
                 let flight = self.window.remove(i).expect("in range");
+                if let Some(seq) = &mut self.sequencing {
+                    seq.confirmed = true;
+                }
                 self.finish_delivered(flight, base_offset);
             }
             Outcome::Answered(PartitionAnswer {

@@ -410,10 +410,15 @@ async fn idempotent_partition_pipelines_up_to_max_in_flight_batches_and_keeps_th
         reports.push(producer.send(&event(n)).await.unwrap());
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
+    // Until the broker has acknowledged one batch of the partition it has no sequence
+    // state for the producer there and would take a later batch first: one at a time.
+    assert_eq!(sink.batch_sizes().len(), 1, "one batch before the first ack");
+    sink.gate.add_permits(1);
+    tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(
         sink.batch_sizes().len(),
-        5,
-        "five batches on the wire, no more"
+        6,
+        "then five batches on the wire, no more"
     );
     assert_eq!(sink.most_in_flight(), 5);
     sink.gate.add_permits(100);
