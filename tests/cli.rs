@@ -259,17 +259,27 @@ async fn verify_fails_on_a_duplicated_event() {
 fn invalid_option_values_fail_before_connecting_with_exit_code_2() {
     // Port 1 on loopback refuses connections: reaching it would print a cluster error.
     for (args, expected) in [
-        (vec!["--compression", "brotli", "produce"], "--compression"),
+        (vec!["produce", "--compression", "brotli"], "--compression"),
         (
-            vec!["--buffer-max-bytes", "12XB", "produce"],
+            vec!["produce", "--buffer-max-bytes", "12XB"],
             "--buffer-max-bytes",
         ),
         (
-            vec!["--batch-max-messages", "0", "produce"],
-            "batch-max-messages 0",
+            vec!["produce", "--batch-max-messages", "0"],
+            "--batch-max-records",
         ),
-        (vec!["--partitioner", "random", "produce"], "--partitioner"),
+        (vec!["produce", "--partitioner", "random"], "--partitioner"),
         (vec!["produce", "--rate=0"], "--rate"),
+        (
+            vec![
+                "produce",
+                "--batch-max-bytes",
+                "1MiB",
+                "--buffer-max-bytes",
+                "1000KiB",
+            ],
+            "--buffer-max-bytes (KAFKA_BUFFER_MAX_BYTES) 1024000 is out of range",
+        ),
     ] {
         let out = bin()
             .env("KAFKA_BROKER", "127.0.0.1:1")
@@ -458,11 +468,11 @@ async fn unusable_input_ends_with_one_line_and_exit_code_4() {
         &[
             "--topic",
             &topic,
+            "produce",
             "--batch-max-bytes",
             "2000",
             "--buffer-max-bytes",
             "1MiB",
-            "produce",
             "--input",
             "-",
         ],
