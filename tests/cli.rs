@@ -86,6 +86,63 @@ async fn no_command_sends_one_sample_of_each_event_type_and_prints_offsets() {
     );
 }
 
+/// Ports of the fresh broker below, apart from every other test's.
+const FRESH_PORT: u16 = 19492;
+const FRESH_CONTROLLER_PORT: u16 = 19493;
+
+#[tokio::test]
+async fn no_command_on_a_fresh_broker_creates_the_default_topic_but_no_other() {
+    if common::client_or_skip("cli-fresh").await.is_none() {
+        return; // no broker, so no Kafka installation to start a fresh one from
+    }
+    let broker =
+        common::fault::OwnedBroker::start("cli-fresh", FRESH_PORT, FRESH_CONTROLLER_PORT, &[])
+            .await;
+    let fresh = |args: &[&str]| {
+        bin()
+            .env("KAFKA_BROKER", broker.address())
+            .env_remove("KAFKA_TOPIC")
+            .args(args)
+            .output()
+            .expect("the binary runs")
+    };
+    let out = fresh(&[]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains("4 of 4 sample events delivered"),
+        "{stdout}"
+    );
+    let config = kafka_producer::config::ConnectionConfig {
+        brokers: vec![broker.address()],
+        ..Default::default()
+    };
+    let client = kafka_producer::connect::connect(&config, std::time::Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(
+        kafka_producer::connect::partition_count(&client, kafka_producer::config::DEFAULT_TOPIC)
+            .await
+            .unwrap(),
+        kafka_producer::config::DEFAULT_TOPIC_PARTITIONS as u32
+    );
+    assert_eq!(
+        reader::read_all(&client, kafka_producer::config::DEFAULT_TOPIC)
+            .await
+            .unwrap()
+            .len(),
+        4
+    );
+
+    let out = fresh(&["--topic", "not.the.default"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("topic 'not.the.default' does not exist"),
+        "{stderr}"
+    );
+}
+
 #[tokio::test]
 async fn produce_count_prints_a_json_summary_and_verify_finds_every_event() {
     let Some(_client) = common::client_or_skip("cli-produce").await else {
