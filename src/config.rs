@@ -113,9 +113,10 @@ impl fmt::Display for CompressionCodec {
     }
 }
 
-/// SASL mechanism for `KAFKA_SASL_MECHANISM`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// SASL mechanism for `KAFKA_SASL_MECHANISM`; PLAIN unless set, as librdkafka's `sasl.mechanism`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SaslMechanism {
+    #[default]
     Plain,
     ScramSha256,
     ScramSha512,
@@ -132,6 +133,16 @@ impl FromStr for SaslMechanism {
                 "unknown SASL mechanism '{s}' (allowed: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)"
             )),
         }
+    }
+}
+
+impl fmt::Display for SaslMechanism {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Plain => "PLAIN",
+            Self::ScramSha256 => "SCRAM-SHA-256",
+            Self::ScramSha512 => "SCRAM-SHA-512",
+        })
     }
 }
 
@@ -378,6 +389,18 @@ mod tests {
         c.buffer_max_bytes = DEFAULT_BUFFER_MAX_BYTES;
         c.topic = "bad topic".into();
         assert!(c.validate().unwrap_err().0.contains("topic 'bad topic'"));
+    }
+
+    #[test]
+    fn sasl_mechanism_names_parse_back() {
+        for mechanism in [
+            SaslMechanism::Plain,
+            SaslMechanism::ScramSha256,
+            SaslMechanism::ScramSha512,
+        ] {
+            assert_eq!(mechanism.to_string().parse(), Ok(mechanism));
+        }
+        assert_eq!(SaslMechanism::default(), SaslMechanism::Plain);
     }
 
     #[test]

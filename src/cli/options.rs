@@ -36,7 +36,7 @@ pub struct ConnectionArgs {
     pub password: Option<String>,
 
     /// SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.
-    #[arg(long, env = "KAFKA_SASL_MECHANISM", default_value = "PLAIN", global = true,
+    #[arg(long, env = "KAFKA_SASL_MECHANISM", default_value_t = SaslMechanism::default(), global = true,
           value_parser = parse_sasl_mechanism)]
     pub sasl_mechanism: SaslMechanism,
 
