@@ -131,6 +131,7 @@ struct Outcome {
 pub async fn run(connection: &ConnectionArgs, args: ProduceArgs) -> Result<ExitCode, CliError> {
     let config = args.engine.to_config(connection)?;
     let input = open_input(args.input.as_ref())?;
+    let stop = stop_signal()?;
     if args.create_topic {
         create_topic(&config, args.partitions, args.replication_factor).await?;
     }
@@ -160,7 +161,7 @@ pub async fn run(connection: &ConnectionArgs, args: ProduceArgs) -> Result<ExitC
     let progress = spawn_progress(Arc::clone(&producer), terminal);
     let start = Instant::now();
 
-    let outcome = send_all(&producer, items, &args, until, report_tx).await;
+    let outcome = send_all(&producer, items, &args, until, &stop, report_tx).await;
 
     producer.close().await;
     let reports = collector
@@ -212,9 +213,9 @@ async fn send_all(
     mut items: mpsc::Receiver<Vec<Item>>,
     args: &ProduceArgs,
     until: Option<Instant>,
+    stop: &tokio::sync::Notify,
     report_tx: mpsc::UnboundedSender<Vec<DeliveryFuture>>,
 ) -> Outcome {
-    let stop = stop_signal();
     let mut pacer = args.rate.map(Pacer::new);
     let mut outcome = Outcome::default();
     let past_until = || until.is_some_and(|u| Instant::now() >= u);
@@ -372,17 +373,23 @@ async fn wait_for_topic(client: &rskafka::client::Client, topic: &str) -> Result
 }
 
 /// Notified on the first SIGINT/SIGTERM; a second one exits the process at once (130).
-fn stop_signal() -> Arc<tokio::sync::Notify> {
+/// The handlers are in place when this returns, so a signal that arrives while the
+/// producer still connects stops the run as soon as it can read.
+fn stop_signal() -> Result<Arc<tokio::sync::Notify>, CliError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let install = |kind: SignalKind, name: &str| {
+        signal(kind).map_err(|e| CliError::usage(format!("cannot handle {name}: {e}")))
+    };
+    let mut interrupt = install(SignalKind::interrupt(), "SIGINT")?;
+    let mut terminate = install(SignalKind::terminate(), "SIGTERM")?;
     let notify = Arc::new(tokio::sync::Notify::new());
     let stop = Arc::clone(&notify);
     tokio::spawn(async move {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler installs");
         let mut signals = 0;
         loop {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
             }
             signals += 1;
             if signals == 1 {
@@ -393,7 +400,7 @@ fn stop_signal() -> Arc<tokio::sync::Notify> {
             }
         }
     });
-    notify
+    Ok(notify)
 }
 
 async fn sleep_until_opt(until: Option<Instant>) {
