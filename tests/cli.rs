@@ -458,12 +458,8 @@ async fn sigint_stops_producing_flushes_and_prints_the_summary() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    wait_for_records(&client, &topic).await;
+    signal(&child, "INT");
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let summary = json_summary(&out);
@@ -475,6 +471,142 @@ async fn sigint_stops_producing_flushes_and_prints_the_summary() {
     );
     let stored = reader::read_all(&client, &topic).await.unwrap();
     assert_eq!(stored.len() as u64, summary["delivered"].as_u64().unwrap());
+}
+
+/// Waits until the topic holds a record: the producer is past connecting and sending.
+async fn wait_for_records(client: &rskafka::client::Client, topic: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while reader::read_all(client, topic).await.unwrap().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no record reached {topic} in 30 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+fn signal(child: &std::process::Child, name: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{name}");
+}
+
+fn endless_produce(topic: &str) -> std::process::Child {
+    bin()
+        .args([
+            "--topic",
+            topic,
+            "produce",
+            "--duration",
+            "0",
+            "--rate",
+            "2000",
+            "--summary",
+            "json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn sigterm_flushes_like_sigint_and_a_second_signal_exits_at_once_with_130() {
+    let Some(client) = common::client_or_skip("cli-sigterm").await else {
+        return;
+    };
+    let topic = common::unique_topic("cli-sigterm");
+    common::create_topic(&client, &topic, 3).await;
+    let child = endless_produce(&topic);
+    wait_for_records(&client, &topic).await;
+    signal(&child, "TERM");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let summary = json_summary(&out);
+    assert_eq!(summary["interrupted"], true, "{summary}");
+    assert_eq!(summary["delivered"], summary["sent"], "{summary}");
+
+    // Two signals at once: the first starts the flush, the second ends the process.
+    let child = endless_produce(&topic);
+    wait_for_records(&client, &topic).await;
+    let status = Command::new("sh")
+        .args(["-c", &format!("kill -INT {0}; kill -TERM {0}", child.id())])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
+}
+
+#[tokio::test]
+async fn create_topic_makes_the_partitions_asked_for() {
+    let Some(client) = common::client_or_skip("cli-partitions").await else {
+        return;
+    };
+    let topic = common::unique_topic("cli-partitions");
+    let out = run(&[
+        "--topic",
+        &topic,
+        "produce",
+        "--create-topic",
+        "--partitions",
+        "5",
+        "--count",
+        "10",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        kafka_producer::connect::partition_count(&client, &topic)
+            .await
+            .unwrap(),
+        5
+    );
+}
+
+#[tokio::test]
+async fn verify_fails_on_a_count_other_than_expected_and_consume_on_a_record_that_is_no_event() {
+    let Some(client) = common::client_or_skip("cli-unclean").await else {
+        return;
+    };
+    let topic = common::unique_topic("cli-unclean");
+    common::create_topic(&client, &topic, 1).await;
+    let out = run_with_stdin(
+        &["--topic", &topic, "produce", "--input", "-"],
+        &(sample_lines(3).join("\n") + "\n"),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = run(&["--topic", &topic, "verify", "--expect", "4"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stderr).contains("expected 4 distinct event ids, found 3"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // A record whose value is not a UserEvent (a field 1 with wire type 7 does not decode).
+    let partition = kafka_producer::connect::partition_client(&client, &topic, 0)
+        .await
+        .unwrap();
+    let record = rskafka::record::Record {
+        key: None,
+        value: Some(vec![0x0f, 0xff, 0xff]),
+        headers: Default::default(),
+        timestamp: kafka_producer::record::timestamp_from_millis(1_700_000_000_000),
+    };
+    partition
+        .produce(
+            vec![record],
+            rskafka::client::partition::Compression::NoCompression,
+        )
+        .await
+        .unwrap();
+    let out = run(&["--topic", &topic, "consume"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("offset 3: not a UserEvent"), "{stderr}");
+    assert_eq!(text(&out.stdout).lines().count(), 3, "the three events");
 }
 
 #[tokio::test]
