@@ -541,6 +541,46 @@ async fn sigterm_flushes_like_sigint_and_a_second_signal_exits_at_once_with_130(
 }
 
 #[tokio::test]
+async fn events_not_delivered_in_time_end_the_run_with_exit_code_1() {
+    let Some(client) = common::client_or_skip("cli-undelivered").await else {
+        return;
+    };
+    let topic = common::unique_topic("cli-undelivered");
+    common::create_topic(&client, &topic, 3).await;
+    // Batches wait for the 15 min linger, so every event but the last few outlives its
+    // 1 ms message timeout while queued.
+    let out = run(&[
+        "--topic",
+        &topic,
+        "produce",
+        "--count",
+        "50",
+        "--rate",
+        "500",
+        "--linger",
+        "15m",
+        "--message-timeout",
+        "1ms",
+        "--summary",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let summary = json_summary(&out);
+    let failed = summary["failed"].as_u64().unwrap();
+    assert!(failed > 0, "{summary}");
+    assert_eq!(
+        failed + summary["delivered"].as_u64().unwrap(),
+        50,
+        "{summary}"
+    );
+    assert!(
+        text(&out.stderr).contains("failed: message timed out while queued"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[tokio::test]
 async fn create_topic_makes_the_partitions_asked_for() {
     let Some(client) = common::client_or_skip("cli-partitions").await else {
         return;
