@@ -580,6 +580,63 @@ async fn events_not_delivered_in_time_end_the_run_with_exit_code_1() {
     );
 }
 
+/// CRC-32 (IEEE, reflected, as zlib's `crc32()`), one bit at a time: an oracle written
+/// apart from the partitioner's.
+fn crc32_bitwise(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &byte in data {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+#[tokio::test]
+async fn consistent_random_puts_each_key_on_crc32_of_it_modulo_the_partitions() {
+    let Some(client) = common::client_or_skip("cli-consistent").await else {
+        return;
+    };
+    assert_eq!(
+        crc32_bitwise(b"123456789"),
+        0xcbf4_3926,
+        "the oracle itself"
+    );
+    let topic = common::unique_topic("cli-consistent");
+    common::create_topic(&client, &topic, 5).await;
+    let out = run(&[
+        "--topic",
+        &topic,
+        "produce",
+        "--partitioner",
+        "consistent_random",
+        "--count",
+        "300",
+        "--users",
+        "50",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stored = reader::read_all(&client, &topic).await.unwrap();
+    assert_eq!(stored.len(), 300);
+    for record in &stored {
+        let key = record
+            .key
+            .as_deref()
+            .expect("every event has a user id key");
+        assert_eq!(
+            record.partition as u32,
+            crc32_bitwise(key) % 5,
+            "key {}",
+            String::from_utf8_lossy(key)
+        );
+    }
+}
+
 #[tokio::test]
 async fn create_topic_makes_the_partitions_asked_for() {
     let Some(client) = common::client_or_skip("cli-partitions").await else {
