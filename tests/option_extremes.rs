@@ -187,6 +187,26 @@ fn every_entry_of_the_table_is_an_option_that_exists() {
 }
 
 #[test]
+fn the_run_without_a_command_refuses_extreme_values_in_the_environment() {
+    let out = Command::new(env!("CARGO_BIN_EXE_kafka-producer"))
+        .env("KAFKA_BROKER", "127.0.0.1:1")
+        .env("KAFKA_LINGER_MS", "99999999999999999999")
+        .output()
+        .expect("the binary runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("Error: invalid value '99999999999999999999' for '--linger"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("must be a duration from 0 to 15m"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn extreme_values_in_the_environment_are_refused_too() {
     for (variable, value) in [
         ("KAFKA_LINGER_MS", "99999999999999999999"),

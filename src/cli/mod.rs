@@ -78,7 +78,15 @@ pub fn parse() -> Cli {
 pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     match cli.command {
         None => {
-            let engine = EngineArgs::from_env().map_err(|e| CliError::usage(e.to_string()))?;
+            let engine = EngineArgs::from_env().map_err(|e| {
+                // clap's first line, without its "error: " and the --help hint below it.
+                let text = e.to_string();
+                let first = text.lines().next().unwrap_or_default();
+                CliError::usage(format!(
+                    "{} (from the environment)",
+                    first.strip_prefix("error: ").unwrap_or(first)
+                ))
+            })?;
             samples::run(&cli.connection, &engine).await
         }
         Some(Command::Produce(args)) => produce::run(&cli.connection, args).await,
