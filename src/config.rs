@@ -30,6 +30,27 @@ pub const DEFAULT_BUFFER_MAX_RECORDS: usize = 100_000;
 /// How often the topic's partition count is read again, so partitions added while the
 /// producer runs get traffic: librdkafka `topic.metadata.refresh.interval.ms` default.
 pub const DEFAULT_METADATA_REFRESH: Duration = Duration::from_secs(300);
+/// Write each batch at most once per partition with the broker's help (producer id,
+/// epoch and sequence numbers): Java `enable.idempotence`, on by default since Kafka 3.0.
+pub const DEFAULT_IDEMPOTENCE: bool = true;
+/// Produce requests on the wire per broker connection before waiting for an answer:
+/// Java / librdkafka `max.in.flight.requests.per.connection`. With idempotence it is
+/// also the most batches of one partition in flight, and the broker keeps the last 5
+/// batches per partition to recognise a retried one, so 5 is the most allowed then.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 5;
+/// Most batches of one partition in flight at once with idempotence: the broker
+/// recognises a retried batch among the last 5 of each producer and partition.
+pub const MAX_IN_FLIGHT_IDEMPOTENT: usize = 5;
+/// Bytes of record batches in one produce request at most: Java `max.request.size`.
+/// A single batch larger than this is still sent alone.
+pub const DEFAULT_MAX_REQUEST_BYTES: usize = 1_048_576;
+/// How long a produce request may go unanswered before its connection is dropped and
+/// its batches retried (if their message timeout allows): Java `request.timeout.ms`,
+/// scaled to the 5 s message timeout (the Java default is 30 s against a 120 s
+/// delivery timeout). Also the time the broker may wait for the in-sync replicas.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_millis(3_000);
+/// Pause before a failed batch is sent again: Java / librdkafka `retry.backoff.ms`.
+pub const DEFAULT_RETRY_BACKOFF: Duration = Duration::from_millis(100);
 /// Largest value accepted for the buffer, so one event's size always fits a permit count.
 pub const MAX_BUFFER_MAX_BYTES: u64 = u32::MAX as u64;
 /// How long start-up may spend reaching a broker.
@@ -64,6 +85,16 @@ pub const BUFFER_MAX_RECORDS_RANGE: RangeInclusive<usize> = 1..=2_147_483_647;
 /// `topic.metadata.refresh.interval.ms` (an hour).
 pub const METADATA_REFRESH_RANGE: RangeInclusive<Duration> =
     Duration::from_millis(100)..=Duration::from_secs(3_600);
+/// `max_in_flight`: 1 to 1000 requests per broker, at most [`MAX_IN_FLIGHT_IDEMPOTENT`]
+/// with idempotence (checked by `validate()`).
+pub const MAX_IN_FLIGHT_RANGE: RangeInclusive<usize> = 1..=1_000;
+/// `max_request_bytes`: at least one small batch, at most 1 GB.
+pub const MAX_REQUEST_BYTES_RANGE: RangeInclusive<usize> = 1_000..=1_000_000_000;
+/// `request_timeout`: 100 ms to an hour.
+pub const REQUEST_TIMEOUT_RANGE: RangeInclusive<Duration> =
+    Duration::from_millis(100)..=Duration::from_secs(3_600);
+/// `retry_backoff`: none to a minute.
+pub const RETRY_BACKOFF_RANGE: RangeInclusive<Duration> = Duration::ZERO..=Duration::from_secs(60);
 /// `connection.connect_timeout`: 1 s to an hour.
 pub const CONNECT_TIMEOUT_RANGE: RangeInclusive<Duration> =
     Duration::from_secs(1)..=Duration::from_secs(3_600);
@@ -207,6 +238,16 @@ pub struct ProducerConfig {
     pub compression: CompressionCodec,
     pub partitioner: Partitioner,
     pub metadata_refresh: Duration,
+    /// Idempotent writes (`enable.idempotence`): no duplicates from retries, order kept.
+    pub idempotence: bool,
+    /// Produce requests in flight per broker (`max.in.flight.requests.per.connection`).
+    pub max_in_flight: usize,
+    /// Record batch bytes per produce request (`max.request.size`).
+    pub max_request_bytes: usize,
+    /// Unanswered produce request → connection dropped, batches retried (`request.timeout.ms`).
+    pub request_timeout: Duration,
+    /// Pause before a failed batch is retried (`retry.backoff.ms`).
+    pub retry_backoff: Duration,
 }
 
 impl Default for ProducerConfig {
@@ -223,6 +264,11 @@ impl Default for ProducerConfig {
             compression: CompressionCodec::default(),
             partitioner: Partitioner::default(),
             metadata_refresh: DEFAULT_METADATA_REFRESH,
+            idempotence: DEFAULT_IDEMPOTENCE,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            retry_backoff: DEFAULT_RETRY_BACKOFF,
         }
     }
 }
@@ -342,7 +388,49 @@ impl ProducerConfig {
                 self.buffer_max_records
             ));
         }
+        let max_in_flight = if self.idempotence {
+            MAX_IN_FLIGHT_IDEMPOTENT
+        } else {
+            *MAX_IN_FLIGHT_RANGE.end()
+        };
+        if !(1..=max_in_flight).contains(&self.max_in_flight) {
+            return bad(format!(
+                "max_in_flight {} is out of range (1..={max_in_flight}{})",
+                self.max_in_flight,
+                if self.idempotence {
+                    " with idempotence: the broker recognises retries among a partition's last 5 batches"
+                } else {
+                    ""
+                }
+            ));
+        }
+        if !MAX_REQUEST_BYTES_RANGE.contains(&self.max_request_bytes) {
+            return bad(format!(
+                "max_request_bytes {} is out of range ({MAX_REQUEST_BYTES_RANGE:?} bytes)",
+                self.max_request_bytes
+            ));
+        }
+        if !REQUEST_TIMEOUT_RANGE.contains(&self.request_timeout) {
+            return bad(format!(
+                "request_timeout {:?} is out of range ({REQUEST_TIMEOUT_RANGE:?})",
+                self.request_timeout
+            ));
+        }
+        if !RETRY_BACKOFF_RANGE.contains(&self.retry_backoff) {
+            return bad(format!(
+                "retry_backoff {:?} is out of range ({RETRY_BACKOFF_RANGE:?})",
+                self.retry_backoff
+            ));
+        }
         Ok(())
+    }
+}
+
+impl ProducerConfig {
+    /// The request timeout in force: never longer than the message timeout, which
+    /// bounds every batch anyway (Java refuses such a pair; shortening is kinder).
+    pub fn effective_request_timeout(&self) -> Duration {
+        self.request_timeout.min(self.message_timeout)
     }
 }
 

@@ -67,6 +67,14 @@ const OUT_OF_RANGE: &[(&str, &[&str])] = &[
     ("compression", &["", "brotli", "ZSTD2"]),
     ("metadata-refresh", &["0", "99ms", "3601s"]),
     ("partitioner", &["", "random"]),
+    ("idempotence", &["maybe"]),
+    ("max-in-flight", &["0", "1001", "18446744073709551615"]),
+    ("max-request-bytes", &["0", "999", "1000000001", "16EiB"]),
+    (
+        "request-timeout",
+        &["0", "99ms", "3601s", "18446744073709551615"],
+    ),
+    ("retry-backoff", &["61s", "18446744073709551615"]),
     ("count", &["0"]),
     (
         "duration",

@@ -66,6 +66,12 @@ impl From<StartError> for CliError {
         match e {
             StartError::Config(e) => e.into(),
             StartError::Connect(e) => e.into(),
+            e @ StartError::Idempotence(_) => Self {
+                code: ExitCode::Cluster,
+                message: format!(
+                    "{e}; the CLI turns it off with --idempotence false (KAFKA_IDEMPOTENCE=false)"
+                ),
+            },
         }
     }
 }

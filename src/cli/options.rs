@@ -105,11 +105,39 @@ pub struct EngineArgs {
     #[arg(long, env = "KAFKA_PARTITIONER", default_value_t = Partitioner::default(),
           value_parser = parse_partitioner)]
     pub partitioner: Partitioner,
+
+    /// Idempotent writes: no duplicates from retries, order kept (enable.idempotence).
+    #[arg(long, env = "KAFKA_IDEMPOTENCE", default_value_t = config::DEFAULT_IDEMPOTENCE,
+          value_parser = parse_bool, action = clap::ArgAction::Set)]
+    pub idempotence: bool,
+
+    /// Produce requests in flight per broker, 1..=5 with idempotence (max.in.flight.requests.per.connection).
+    #[arg(long, env = "KAFKA_MAX_IN_FLIGHT", default_value_t = config::DEFAULT_MAX_IN_FLIGHT,
+          value_parser = integer_in(config::MAX_IN_FLIGHT_RANGE))]
+    pub max_in_flight: usize,
+
+    /// Record batch bytes per produce request at most, e.g. 1MiB (max.request.size).
+    #[arg(long, env = "KAFKA_MAX_REQUEST_BYTES",
+          default_value_t = Size(config::DEFAULT_MAX_REQUEST_BYTES as u64),
+          value_parser = bytes_in(to_u64(config::MAX_REQUEST_BYTES_RANGE)))]
+    pub max_request_bytes: Size,
+
+    /// Unanswered produce request before its connection is dropped and its batches retried, e.g. 3s (request.timeout.ms; a bare number is ms).
+    #[arg(long, alias = "request-timeout-ms", env = "KAFKA_REQUEST_TIMEOUT_MS",
+          default_value_t = Span(config::DEFAULT_REQUEST_TIMEOUT),
+          value_parser = duration_in(config::REQUEST_TIMEOUT_RANGE, "ms"))]
+    pub request_timeout: Span,
+
+    /// Pause before a failed batch is sent again, e.g. 100ms (retry.backoff.ms; a bare number is ms).
+    #[arg(long, alias = "retry-backoff-ms", env = "KAFKA_RETRY_BACKOFF_MS",
+          default_value_t = Span(config::DEFAULT_RETRY_BACKOFF),
+          value_parser = duration_in(config::RETRY_BACKOFF_RANGE, "ms"))]
+    pub retry_backoff: Span,
 }
 
 /// The library's setting names and the flag and variable that set each: a library error
 /// names its setting, the CLI's names the flag.
-const SETTING_FLAGS: [(&str, &str); 12] = [
+const SETTING_FLAGS: [(&str, &str); 17] = [
     ("connection.brokers", "--broker (KAFKA_BROKER)"),
     (
         "connection.connect_timeout",
@@ -143,6 +171,17 @@ const SETTING_FLAGS: [(&str, &str); 12] = [
     ),
     ("compression", "--compression (KAFKA_COMPRESSION)"),
     ("partitioner", "--partitioner (KAFKA_PARTITIONER)"),
+    ("idempotence", "--idempotence (KAFKA_IDEMPOTENCE)"),
+    ("max_in_flight", "--max-in-flight (KAFKA_MAX_IN_FLIGHT)"),
+    (
+        "max_request_bytes",
+        "--max-request-bytes (KAFKA_MAX_REQUEST_BYTES)",
+    ),
+    (
+        "request_timeout",
+        "--request-timeout (KAFKA_REQUEST_TIMEOUT_MS)",
+    ),
+    ("retry_backoff", "--retry-backoff (KAFKA_RETRY_BACKOFF_MS)"),
 ];
 
 /// A library configuration error in the CLI's words: the setting it starts with becomes
@@ -342,6 +381,11 @@ impl EngineArgs {
             compression: CompressionCodec::default(),
             partitioner: Partitioner::default(),
             metadata_refresh: Span(config::DEFAULT_METADATA_REFRESH),
+            idempotence: config::DEFAULT_IDEMPOTENCE,
+            max_in_flight: config::DEFAULT_MAX_IN_FLIGHT,
+            max_request_bytes: Size(config::DEFAULT_MAX_REQUEST_BYTES as u64),
+            request_timeout: Span(config::DEFAULT_REQUEST_TIMEOUT),
+            retry_backoff: Span(config::DEFAULT_RETRY_BACKOFF),
         }
     }
 
@@ -361,6 +405,12 @@ impl EngineArgs {
             compression: self.compression,
             partitioner: self.partitioner,
             metadata_refresh: self.metadata_refresh.0,
+            idempotence: self.idempotence,
+            max_in_flight: self.max_in_flight,
+            // In range (at most 1 GB) by the value parser.
+            max_request_bytes: self.max_request_bytes.0 as usize,
+            request_timeout: self.request_timeout.0,
+            retry_backoff: self.retry_backoff.0,
         };
         config.validate()?;
         Ok(config)
