@@ -16,7 +16,8 @@
 //!   producer id and epoch; [`cluster`]: the network edge (rskafka, or a test mock).
 //! - [`delivery`]: the report every accepted event gets; [`metrics`]: the counters.
 //! - [`connect`]: brokers, TLS, SASL, topics. [`config`]: every setting and its default.
-//! - [`reader`]: reads a topic back (`consume`, `verify`). [`schema`]: the schema tools.
+//! - [`reader`]: reads a topic back (`consume`, `verify`). [`schema`]: the schema tools (the
+//!   wire-compatibility check and the ConfigMap writer).
 //! - [`event`]: the `UserEvent` types generated from `proto/user_event.proto`.
 
 pub(crate) mod accumulator;

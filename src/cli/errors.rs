@@ -45,7 +45,10 @@ impl fmt::Display for CliError {
 
 impl From<ConfigError> for CliError {
     fn from(e: ConfigError) -> Self {
-        Self::usage(e.to_string())
+        Self::usage(format!(
+            "invalid value for {}",
+            super::options::in_flag_terms(&e.to_string())
+        ))
     }
 }
 

@@ -3,7 +3,7 @@
 //! are collected as they arrive, and the check of the delivery promise against what the
 //! topic holds afterwards.
 //!
-//! The promise checked (issue 7): every event `send` accepted gets exactly one report;
+//! The promise checked (RELIABILITY.md): every event `send` accepted gets exactly one report;
 //! every acknowledged event is in the topic at its reported partition and offset; no
 //! event reported "certainly not written" is in the topic; copies of an event can only
 //! come from retried in-flight requests, and are counted.

@@ -44,7 +44,7 @@ pub async fn client_or_skip(test: &str) -> Option<Client> {
         Ok(client) => Some(client),
         Err(e) if broker_required() => {
             panic!(
-                "{test}: no Kafka broker at {} ({e}); run `make kafka-up`",
+                "{test}: no Kafka broker at {} ({e}); run `make test`, which starts this checkout's own",
                 broker()
             )
         }
@@ -124,8 +124,11 @@ pub fn dump_batches_of(instance: &str, topic: &str, partition: i32) -> Vec<Dumpe
         .expect("scripts/kafka.sh runs");
     assert!(
         out.status.success(),
-        "dump-log failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+        "dump-log failed: {}(the log segments are read from this checkout's broker, {}; \
+         is the broker at {} that one? `make test` makes sure of it)",
+        String::from_utf8_lossy(&out.stderr),
+        kafka_root().display(),
+        broker()
     );
     let text = String::from_utf8_lossy(&out.stdout);
     text.lines()
