@@ -412,7 +412,11 @@ async fn idempotent_partition_pipelines_up_to_max_in_flight_batches_and_keeps_th
     tokio::time::sleep(Duration::from_millis(100)).await;
     // Until the broker has acknowledged one batch of the partition it has no sequence
     // state for the producer there and would take a later batch first: one at a time.
-    assert_eq!(sink.batch_sizes().len(), 1, "one batch before the first ack");
+    assert_eq!(
+        sink.batch_sizes().len(),
+        1,
+        "one batch before the first ack"
+    );
     sink.gate.add_permits(1);
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(
