@@ -173,6 +173,7 @@ async fn cluster_client() -> rskafka::client::Client {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acked_events_survive_leader_kill9_and_a_hung_leader_is_left() {
+    common::fault::logs_from_env();
     if common::client_or_skip("fault_cluster").await.is_none() {
         return;
     }

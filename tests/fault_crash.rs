@@ -49,6 +49,7 @@ enum Case {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acked_events_survive_broker_kill9_and_every_event_gets_one_report() {
+    common::fault::logs_from_env();
     if common::client_or_skip("fault_crash").await.is_none() {
         return;
     }

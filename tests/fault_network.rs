@@ -49,6 +49,7 @@ enum Fault {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_event_gets_one_report_through_resets_stalls_and_blackholes() {
+    common::fault::logs_from_env();
     if common::client_or_skip("fault_network").await.is_none() {
         return;
     }

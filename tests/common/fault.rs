@@ -490,3 +490,14 @@ pub async fn verify(client: &Client, topic: &str, reports: &[Report]) -> Verdict
         .sum::<usize>();
     verdict
 }
+
+/// The producer's logs on the test's stderr when RUST_LOG asks for them (off otherwise):
+/// `RUST_LOG=kafka_producer=debug cargo test --test fault_cluster -- --nocapture`.
+pub fn logs_from_env() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
+}
