@@ -3,12 +3,13 @@
 //! whether everything was delivered. Stops cleanly on SIGINT/SIGTERM (flush first).
 
 use std::collections::BTreeMap;
-use std::io::{BufReader, IsTerminal, Write};
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
+use kafka_producer::json_lines::ParseOptions;
 use kafka_producer::{DeliveryFuture, Producer, SendError, connect};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -48,6 +49,10 @@ pub struct ProduceArgs {
     /// Report bad input lines on stderr and keep going, instead of stopping at the first.
     #[arg(long)]
     skip_invalid: bool,
+
+    /// Drop JSON fields the schema does not have, instead of refusing the line.
+    #[arg(long, requires = "input")]
+    ignore_unknown_fields: bool,
 
     /// Create the topic first if it does not exist.
     #[arg(long)]
@@ -122,14 +127,10 @@ pub async fn run(
     }
     let input = match &args.input {
         None => None,
-        Some(path) if path.as_os_str() == "-" => {
-            Some(Box::new(BufReader::new(std::io::stdin())) as Box<dyn std::io::BufRead + Send>)
-        }
-        Some(path) => Some(
-            Box::new(BufReader::new(std::fs::File::open(path).map_err(|e| {
-                CliError::usage(format!("cannot open --input {}: {e}", path.display()))
-            })?)) as Box<dyn std::io::BufRead + Send>,
-        ),
+        Some(path) if path.as_os_str() == "-" => Some(source::Input::Stdin),
+        Some(path) => Some(source::Input::File(std::fs::File::open(path).map_err(
+            |e| CliError::usage(format!("cannot open --input {}: {e}", path.display())),
+        )?)),
     };
 
     if args.create_topic {
@@ -155,7 +156,12 @@ pub async fn run(
         None => None,
     };
     let mut items = match input {
-        Some(input) => source::json_lines(input),
+        Some(input) => source::json_lines(
+            input,
+            ParseOptions {
+                ignore_unknown_fields: args.ignore_unknown_fields,
+            },
+        ),
         None => {
             let count = match (args.count, args.duration) {
                 (Some(n), _) => Some(n),
