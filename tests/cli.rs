@@ -480,3 +480,186 @@ async fn unusable_input_ends_with_one_line_and_exit_code_4() {
         "only the good lines"
     );
 }
+
+/// What a record stores, without where: value, key, timestamp, headers.
+type Stored = (
+    Option<Vec<u8>>,
+    Option<Vec<u8>>,
+    i64,
+    Vec<(String, Vec<u8>)>,
+);
+
+/// The topic's records as [`Stored`], sorted, so that two topics with the same records
+/// compare equal whatever their partitions and offsets.
+async fn stored_contents(client: &rskafka::client::Client, topic: &str) -> Vec<Stored> {
+    let mut contents: Vec<_> = reader::read_all(client, topic)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| {
+            (
+                r.value,
+                r.key,
+                r.timestamp_ms,
+                r.headers.into_iter().collect(),
+            )
+        })
+        .collect();
+    contents.sort();
+    contents
+}
+
+/// Lines covering the mapping's corner cases for a round trip: generated events, and the
+/// defaults (`eventId` "", `timestamp` 0, `UNKNOWN`, empty data) that a writer leaving
+/// defaults out would turn into a fresh id or the current time on the way back in.
+fn round_trip_lines() -> String {
+    let mut generator = kafka_producer::generator::Generator::new(7, 50);
+    let mut input = Vec::new();
+    for i in 0..200 {
+        kafka_producer::json_lines::write_event_json(
+            &generator.next_event(1_700_000_000_000 + i),
+            &mut input,
+        )
+        .unwrap();
+        input.push(b'\n');
+    }
+    let mut text = String::from_utf8(input).unwrap();
+    text.push_str(
+        r#"{"eventId":"","timestamp":"0","userId":"u-default"}
+{"event_id":"snake","timestamp":-1,"user_id":"u-snake","event_type":2,"data":{}}
+{"eventId":"nulls","timestamp":5,"userId":"u-null","eventType":null,"data":{"email":null,"metadata":{}}}
+{"eventId":"quotes","timestamp":6,"userId":"ü \"q\" 🦀","eventType":"USER_REGISTERED","data":{"email":"","username":"\u0000\n"}}
+"#,
+    );
+    text
+}
+
+#[tokio::test]
+async fn consume_events_fed_back_to_produce_store_byte_identical_records() {
+    let Some(client) = common::client_or_skip("cli-roundtrip").await else {
+        return;
+    };
+    let first = common::unique_topic("cli-roundtrip-a");
+    let second = common::unique_topic("cli-roundtrip-b");
+    common::create_topic(&client, &first, 3).await;
+    common::create_topic(&client, &second, 3).await;
+    let input = round_trip_lines();
+    let lines = input.lines().count();
+    let out = run_with_stdin(&["--topic", &first, "produce", "--input", "-"], &input);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    let consumed = run(&["--topic", &first, "consume", "--count", &lines.to_string()]);
+    assert_eq!(
+        consumed.status.code(),
+        Some(0),
+        "{}",
+        text(&consumed.stderr)
+    );
+    // `jq -c .event`, in Rust, so the test needs no jq.
+    let events: String = text(&consumed.stdout)
+        .lines()
+        .map(|line| {
+            let record: serde_json::Value = serde_json::from_str(line).unwrap();
+            format!("{}\n", record["event"])
+        })
+        .collect();
+    assert_eq!(events.lines().count(), lines);
+    let out = run_with_stdin(&["--topic", &second, "produce", "--input", "-"], &events);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    let (a, b) = (
+        stored_contents(&client, &first).await,
+        stored_contents(&client, &second).await,
+    );
+    assert_eq!(a.len(), lines);
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(
+            x, y,
+            "a record changed on the way through consume and produce"
+        );
+    }
+    assert_eq!(a, b);
+}
+
+#[tokio::test]
+async fn consume_piped_through_jq_into_produce_stores_byte_identical_records() {
+    let Some(client) = common::client_or_skip("cli-jq").await else {
+        return;
+    };
+    let jq = Command::new("jq").arg("--version").output();
+    if !jq.is_ok_and(|o| o.status.success()) {
+        eprintln!(
+            "SKIPPED cli-jq: no jq on PATH; consume_events_fed_back_to_produce_store_byte_identical_records checks the same in Rust"
+        );
+        return;
+    }
+    let first = common::unique_topic("cli-jq-a");
+    let second = common::unique_topic("cli-jq-b");
+    common::create_topic(&client, &first, 3).await;
+    common::create_topic(&client, &second, 1).await;
+    let input = round_trip_lines();
+    let lines = input.lines().count();
+    let out = run_with_stdin(&["--topic", &first, "produce", "--input", "-"], &input);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    let binary = env!("CARGO_BIN_EXE_kafka-producer");
+    let pipeline = format!(
+        "set -o pipefail; '{binary}' --topic '{first}' consume --count {lines} \
+         | jq -c .event | '{binary}' --topic '{second}' produce --input -"
+    );
+    let out = Command::new("bash")
+        .args(["-c", &pipeline])
+        .env("KAFKA_BROKER", common::broker())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        stored_contents(&client, &first).await,
+        stored_contents(&client, &second).await
+    );
+}
+
+#[tokio::test]
+async fn unknown_fields_are_refused_unless_ignore_unknown_fields_is_given() {
+    let Some(client) = common::client_or_skip("cli-unknown").await else {
+        return;
+    };
+    let topic = common::unique_topic("cli-unknown");
+    common::create_topic(&client, &topic, 1).await;
+    let input = r#"{"eventId":"e","userId":"u","eventType":"USER_LOGIN","sessionId":"s","data":{"plan":"x"}}"#;
+
+    let out = run_with_stdin(&["--topic", &topic, "produce", "--input", "-"], input);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains("line 1: unknown field \"sessionId\"")
+            && stderr.contains("--ignore-unknown-fields"),
+        "names the field and the flag: {stderr}"
+    );
+    assert_eq!(reader::read_all(&client, &topic).await.unwrap().len(), 0);
+
+    let out = run_with_stdin(
+        &[
+            "--topic",
+            &topic,
+            "produce",
+            "--input",
+            "-",
+            "--ignore-unknown-fields",
+        ],
+        input,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stored = reader::read_all(&client, &topic).await.unwrap();
+    assert_eq!(stored.len(), 1);
+    let event = stored[0].decode().unwrap();
+    assert_eq!(
+        (event.event_id.as_str(), event.user_id.as_str()),
+        ("e", "u")
+    );
+    assert_eq!(
+        event.data,
+        Some(Default::default()),
+        "data kept, plan dropped"
+    );
+}
