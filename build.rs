@@ -8,6 +8,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto/user_event.proto");
     let descriptors = protox::compile(["proto/user_event.proto"], ["proto"])?;
     let descriptor_bytes = descriptors.encode_to_vec();
+    // The descriptors themselves, for reading events whose enum numbers the generated
+    // code does not name (src/json_lines.rs).
+    let out_dir = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
+    std::fs::write(
+        out_dir.join("user_event.descriptors.bin"),
+        &descriptor_bytes,
+    )?;
     prost_build::Config::new()
         // BTreeMap keeps metadata in a stable order, so encoding the same event
         // twice gives the same bytes (tests and duplicates detection rely on it).

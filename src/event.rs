@@ -6,6 +6,10 @@
 include!(concat!(env!("OUT_DIR"), "/events.rs"));
 include!(concat!(env!("OUT_DIR"), "/events.serde.rs"));
 
+/// The compiled schema (a `FileDescriptorSet`), for code that reads events by reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/user_event.descriptors.bin"));
+
 #[cfg(test)]
 #[allow(
     clippy::needless_update,

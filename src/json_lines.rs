@@ -332,20 +332,54 @@ pub fn system_now_ms() -> i64 {
 /// an empty `eventId` or a `timestamp` of 0 is not replaced on the way back in), unset
 /// `optional` fields and messages left out.
 ///
-/// Fails only for an enum number the schema does not name (a record written with a newer
-/// schema), which the JSON mapping can carry as a number but pbjson cannot write.
+/// An enum number the schema does not name (a record written with a newer schema) is
+/// written as that number, as the mapping says; [`LineParser::parse`] refuses it, since no
+/// such event should be sent by this build.
 pub fn write_event_json(event: &UserEvent, out: &mut Vec<u8>) -> Result<(), String> {
     let mark = out.len();
-    serde_json::to_writer(&mut *out, event).map_err(|e| {
+    if serde_json::to_writer(&mut *out, event).is_ok() {
+        return Ok(());
+    }
+    // pbjson's code writes enums by name only; reflection writes unnamed numbers as numbers.
+    out.truncate(mark);
+    write_by_reflection(event, out).map_err(|e| {
         out.truncate(mark);
-        format!("cannot be written as JSON: {e} (a value this build's schema does not have)")
+        format!("cannot be written as JSON: {e}")
     })
 }
 
-/// The event as a JSON value, as [`write_event_json`] writes it; `null` in the one case
-/// that fails (an enum number the schema does not name).
+/// [`write_event_json`] through prost-reflect and the compiled-in descriptors: slower, and
+/// used only for events the generated code cannot write.
+fn write_by_reflection(event: &UserEvent, out: &mut Vec<u8>) -> Result<(), String> {
+    use prost::Message;
+    use prost_reflect::{DescriptorPool, DynamicMessage, SerializeOptions};
+    static DESCRIPTOR: std::sync::OnceLock<Result<prost_reflect::MessageDescriptor, String>> =
+        std::sync::OnceLock::new();
+    let descriptor = DESCRIPTOR
+        .get_or_init(|| {
+            let pool = DescriptorPool::decode(crate::event::FILE_DESCRIPTOR_SET)
+                .map_err(|e| e.to_string())?;
+            pool.get_message_by_name("events.UserEvent")
+                .ok_or_else(|| "events.UserEvent is not in the compiled schema".to_string())
+        })
+        .as_ref()
+        .map_err(Clone::clone)?;
+    let message = DynamicMessage::decode(descriptor.clone(), event.encode_to_vec().as_slice())
+        .map_err(|e| e.to_string())?;
+    let options = SerializeOptions::new().skip_default_fields(false);
+    let mut serializer = serde_json::Serializer::new(out);
+    message
+        .serialize_with_options(&mut serializer, &options)
+        .map_err(|e| e.to_string())
+}
+
+/// The event as a JSON value, as [`write_event_json`] writes it.
 pub fn event_to_json(event: &UserEvent) -> Value {
-    serde_json::to_value(event).unwrap_or(Value::Null)
+    let mut out = Vec::new();
+    match write_event_json(event, &mut out) {
+        Ok(()) => serde_json::from_slice(&out).unwrap_or(Value::Null),
+        Err(_) => Value::Null,
+    }
 }
 
 #[cfg(test)]
@@ -618,15 +652,42 @@ mod tests {
     }
 
     #[test]
-    fn an_event_type_number_the_schema_lacks_cannot_be_written() {
+    fn an_event_type_number_the_schema_lacks_is_written_as_that_number() {
+        let mut generator = Generator::new(3, 10);
         let event = UserEvent {
             event_type: 99,
-            ..Default::default()
+            ..generator.next_event(NOW)
         };
         let mut out = b"kept".to_vec();
-        let error = write_event_json(&event, &mut out).unwrap_err();
-        assert!(error.contains("99"), "{error}");
-        assert_eq!(out, b"kept", "nothing half-written");
+        write_event_json(&event, &mut out).unwrap();
+        let written: Value = serde_json::from_slice(&out[4..]).unwrap();
+        let mut expected = event_to_json(&UserEvent {
+            event_type: EventType::UserLogin as i32,
+            ..event.clone()
+        });
+        expected["eventType"] = json!(99);
+        assert_eq!(written, expected);
+        assert_eq!(&out[..4], b"kept", "appended");
+        assert!(parse_line(std::str::from_utf8(&out[4..]).unwrap(), 0).is_err());
+    }
+
+    #[test]
+    fn the_reflection_writer_writes_what_the_generated_code_writes() {
+        let mut generator = Generator::new(8, 50);
+        let mut events: Vec<UserEvent> = (0..300).map(|_| generator.next_event(NOW)).collect();
+        events.push(UserEvent::default());
+        events.push(UserEvent {
+            data: Some(UserEventData::default()),
+            ..Default::default()
+        });
+        for event in events {
+            let (mut generated, mut reflected) = (Vec::new(), Vec::new());
+            serde_json::to_writer(&mut generated, &event).unwrap();
+            write_by_reflection(&event, &mut reflected).unwrap();
+            // The same JSON; map entries may come in another order (a hash map's).
+            let parse = |bytes: &[u8]| serde_json::from_slice::<Value>(bytes).unwrap();
+            assert_eq!(parse(&reflected), parse(&generated), "{event:?}");
+        }
     }
 
     #[test]

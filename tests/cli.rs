@@ -663,3 +663,34 @@ async fn unknown_fields_are_refused_unless_ignore_unknown_fields_is_given() {
         "data kept, plan dropped"
     );
 }
+
+#[tokio::test]
+async fn consume_prints_an_enum_number_the_schema_lacks_as_that_number() {
+    let Some(client) = common::client_or_skip("cli-enum-number").await else {
+        return;
+    };
+    let topic = common::unique_topic("cli-enum-number");
+    common::create_topic(&client, &topic, 1).await;
+    // A record as a producer with a newer schema (one more event type) writes it.
+    let producer = kafka_producer::Producer::connect(common::config_for(&topic))
+        .await
+        .unwrap();
+    let event = UserEvent {
+        event_id: "newer".into(),
+        timestamp: 9,
+        user_id: "u".into(),
+        event_type: 7,
+        ..Default::default()
+    };
+    producer.send(&event).await.unwrap().await.unwrap();
+    producer.close().await;
+
+    let out = run(&["--topic", &topic, "consume", "--count", "1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        printed["event"],
+        serde_json::json!({"eventId": "newer", "timestamp": "9", "userId": "u", "eventType": 7}),
+        "{printed}"
+    );
+}

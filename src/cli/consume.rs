@@ -14,6 +14,7 @@ use kafka_producer::event::UserEvent;
 use kafka_producer::json_lines::write_event_json;
 use kafka_producer::reader::{self, StartAt, StoredRecord};
 use serde::Serialize;
+use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 
 use super::options::{ConnectionArgs, EngineArgs};
@@ -125,8 +126,8 @@ pub async fn run(
 /// One printed record. Fields in alphabetical order, the order they have always had.
 #[derive(Serialize)]
 struct Line<'a> {
-    /// Written by the schema's JSON mapping, as `json_lines::write_event_json` writes it.
-    event: &'a UserEvent,
+    /// The event as `json_lines::write_event_json` writes it.
+    event: &'a RawValue,
     headers: BTreeMap<&'a str, Cow<'a, str>>,
     key: Option<Cow<'a, str>>,
     offset: i64,
@@ -134,14 +135,14 @@ struct Line<'a> {
     timestamp: i64,
 }
 
-/// Writes the record as one JSON line (no line end) into `out`; fails, writing nothing,
-/// only for an enum number the schema does not name (see `write_event_json`).
+/// Writes the record as one JSON line (no line end) into `out`.
 fn write_line(record: &StoredRecord, event: &UserEvent, out: &mut Vec<u8>) -> Result<(), String> {
-    // The event alone first, for the error message the library gives it.
-    write_event_json(event, out)?;
-    out.clear();
+    let mut event_json = Vec::new();
+    write_event_json(event, &mut event_json)?;
+    let event_json = String::from_utf8(event_json).map_err(|e| e.to_string())?;
+    let event = RawValue::from_string(event_json).map_err(|e| e.to_string())?;
     let line = Line {
-        event,
+        event: &event,
         headers: record
             .headers
             .iter()
