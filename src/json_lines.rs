@@ -495,6 +495,11 @@ mod tests {
         assert_eq!(event.event_type, EventType::Unknown as i32);
         assert_eq!(event.data, Some(UserEventData::default()));
         assert_eq!(parse_line(r#"{"data":null}"#, NOW).unwrap().data, None);
+        // A map value is not a field: null there is refused.
+        assert_eq!(
+            err(r#"{"data":{"metadata":{"k":null}}}"#),
+            "data.metadata.k: invalid type: null, expected a string"
+        );
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! enums by name or number and 64-bit integers as numbers or strings; this adapter adds:
 //!
 //! - `null` for any field means "not set": the field gets its default (pbjson takes
-//!   `null` only for `optional` and message fields);
+//!   `null` only for `optional` and message fields); a map value or list element stays
+//!   refused as `null`, as the mapping says;
 //! - a field the schema does not have is an error naming it and the known fields, or is
 //!   skipped when the caller asked to ignore unknown fields (a runtime choice, where
 //!   pbjson-build makes it a build-time one);
@@ -243,10 +244,12 @@ impl<'de, 's, A: SeqAccess<'de>> SeqAccess<'de> for WrapSeq<'s, A> {
         &mut self,
         seed: T,
     ) -> Result<Option<T::Value>, A::Error> {
+        // An element of a repeated field cannot be null: read as is, no default.
         self.seq.next_element_seed(ValueSeed {
             seed,
             state: self.state,
             depth: self.depth,
+            null_is_unset: false,
         })
     }
 
@@ -293,10 +296,7 @@ impl<'de, 's, A: MapAccess<'de>> MapAccess<'de> for WrapMap<'s, A> {
                 self.state.borrow_mut().note_error(self.depth);
                 return Err(error);
             }
-            return seed
-                .deserialize(key.into_deserializer())
-                .map(Some)
-                .map_err(|e: A::Error| e);
+            return seed.deserialize(key.into_deserializer()).map(Some);
         }
     }
 
@@ -305,6 +305,8 @@ impl<'de, 's, A: MapAccess<'de>> MapAccess<'de> for WrapMap<'s, A> {
             seed,
             state: self.state,
             depth: self.depth + 1,
+            // A message's field may be null (unset); a map's value may not.
+            null_is_unset: self.fields.is_some(),
         });
         if result.is_err() {
             self.state.borrow_mut().note_error(self.depth + 1);
@@ -364,20 +366,30 @@ impl<'de> Visitor<'de> for KeyCapture<'_> {
     }
 }
 
-/// Reads one value: `null` gives the target's default, anything else is read with the
-/// adapter (and, at the top level, recorded as given).
+/// Reads one value: for a message field, `null` gives the target's default; anything
+/// else is read with the adapter (and, at the top level, recorded as given).
 struct ValueSeed<'s, T> {
     seed: T,
     state: &'s RefCell<State>,
     /// Depth of the value: 1 for the values of the top-level object's fields.
     depth: usize,
+    /// The value is a message field's, for which `null` means unset.
+    null_is_unset: bool,
 }
 
 impl<'de, T: DeserializeSeed<'de>> DeserializeSeed<'de> for ValueSeed<'_, T> {
     type Value = T::Value;
 
     fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<T::Value, D::Error> {
-        de.deserialize_option(self)
+        if self.null_is_unset {
+            de.deserialize_option(self)
+        } else {
+            self.seed.deserialize(Lenient {
+                de,
+                state: self.state,
+                depth: self.depth,
+            })
+        }
     }
 }
 
