@@ -694,3 +694,41 @@ async fn consume_prints_an_enum_number_the_schema_lacks_as_that_number() {
         "{printed}"
     );
 }
+
+#[tokio::test]
+async fn json_lines_from_stdin_are_stored_in_input_order_per_key() {
+    let Some(client) = common::client_or_skip("cli-order").await else {
+        return;
+    };
+    let topic = common::unique_topic("cli-order");
+    common::create_topic(&client, &topic, 3).await;
+    // More lines than the reader thread runs ahead of the producer, over a few keys.
+    let lines = 30_000;
+    let input: String = (0..lines)
+        .map(|i| {
+            format!(
+                "{{\"eventId\":\"{i}\",\"userId\":\"user-{}\",\"eventType\":\"USER_LOGIN\"}}\n",
+                i % 5
+            )
+        })
+        .collect();
+    let out = run_with_stdin(&["--topic", &topic, "produce", "--input", "-"], &input);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    let mut per_key: std::collections::BTreeMap<String, Vec<u64>> = Default::default();
+    for record in reader::read_all(&client, &topic).await.unwrap() {
+        let event = record.decode().unwrap();
+        per_key
+            .entry(event.user_id)
+            .or_default()
+            .push(event.event_id.parse().unwrap());
+    }
+    assert_eq!(per_key.len(), 5);
+    for (key, ids) in per_key {
+        let expected: Vec<u64> = (0..lines)
+            .filter(|i| i % 5 == key[5..].parse::<u64>().unwrap())
+            .collect();
+        assert_eq!(ids.len(), expected.len(), "{key}");
+        assert!(ids == expected, "{key}: events stored out of input order");
+    }
+}
