@@ -72,9 +72,15 @@ impl fmt::Display for LineError {
 impl std::error::Error for LineError {}
 
 /// Parses single lines; keeps its buffers from one line to the next.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct LineParser {
     state: RefCell<State>,
+}
+
+impl Default for LineParser {
+    fn default() -> Self {
+        Self::new(ParseOptions::default())
+    }
 }
 
 impl LineParser {
@@ -128,8 +134,8 @@ fn describe(error: &serde_json::Error, path: Option<&str>) -> String {
         Category::Data => {
             // serde_json appends the position; on a one-line value the field path says more.
             let text = match text.rsplit_once(" at line ") {
-                Some((head, _)) => head,
-                None => &text,
+                Some((head, _)) if error.line() > 0 => head,
+                _ => &text,
             };
             // pbjson reads 64-bit integers through an untagged enum and `str::parse`, whose
             // messages do not say what was expected; its enum messages say "expected" twice.
@@ -467,6 +473,11 @@ mod tests {
 
     #[test]
     fn missing_event_id_becomes_fresh_uuid_v4_and_missing_timestamp_becomes_now() {
+        let given = LineParser::default().parse(r#"{"eventId":"e","timestamp":3}"#, || NOW);
+        assert_eq!(
+            given.map(|e| (e.event_id, e.timestamp)),
+            Ok(("e".into(), 3))
+        );
         let a = parse_line(r#"{"userId":"u","eventType":"USER_LOGIN"}"#, NOW).unwrap();
         let b = parse_line(r#"{"userId":"u","eventType":"USER_LOGIN"}"#, NOW).unwrap();
         assert_eq!(a.timestamp, NOW);
