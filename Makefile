@@ -20,7 +20,8 @@ kafka-status:
 # ---------------------------------------------------------------------------
 
 # ---------------------------------------------------------------------------
-# Build, demo and tests. Both bring up the local broker first if none answers.
+# Build, demo and tests. `demo` brings up the local broker first if none answers;
+# `test` needs this checkout's own (see below).
 # ---------------------------------------------------------------------------
 .PHONY: build demo test
 
@@ -35,14 +36,20 @@ demo: kafka-up build
 	target/release/kafka-producer produce --create-topic --partitions 3 --count $(DEMO_EVENTS)
 	target/release/kafka-producer verify
 
-# Quality gates, then every test; integration tests must find the broker.
-test: kafka-up
+# Quality gates, then every test against this checkout's own broker. Tests read its log
+# segments, so `up` refuses a broker it did not start on the port (KAFKA_OWN_BROKER=1)
+# and says what to stop; `make test KAFKA_PORT=19092 KAFKA_CONTROLLER_PORT=19093` runs
+# beside it instead. The tests reach the broker where scripts/kafka.sh says it listens.
+test:
+	KAFKA_OWN_BROKER=1 scripts/kafka.sh up
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
-	KAFKA_PRODUCER_REQUIRE_BROKER=1 cargo test
+	scripts/deny.sh
+	eval "$$(scripts/kafka.sh env)" && \
+	  KAFKA_BROKER="$$KAFKA_BOOTSTRAP" KAFKA_PRODUCER_REQUIRE_BROKER=1 cargo test
 
 # ---------------------------------------------------------------------------
-# static builds (issue 6): fully static, stripped musl binaries for x86_64 and
+# static builds: fully static, stripped musl binaries for x86_64 and
 # aarch64 in dist/, cross compiled with cargo-zigbuild + zig (PyPI wheels, no
 # Docker); scripts/static.sh installs what it needs, idempotently.
 #   make static        dist/kafka-producer-{x86_64,aarch64}-linux-musl
@@ -62,7 +69,7 @@ test-static:
 # ---------------------------------------------------------------------------
 
 # ---------------------------------------------------------------------------
-# benchmarks (issue 5; see BENCHMARKS.md). Not part of `make test`.
+# benchmarks (see BENCHMARKS.md). Not part of `make test`.
 #   make bench         ours vs librdkafka side by side on the local broker:
 #                      benches/vs-librdkafka (own workspace, librdkafka built
 #                      with cmake), alternating runs, medians and ratios
@@ -101,7 +108,7 @@ bench-profile:
 # ---------------------------------------------------------------------------
 
 # ---------------------------------------------------------------------------
-# faults (issue 7): the delivery promise under failures; see RELIABILITY.md.
+# faults: the delivery promise under failures; see RELIABILITY.md.
 # tests/fault_crash.rs (kill -9 of an owned broker) and tests/fault_network.rs
 # (resets, stalls, blackholes through a TCP proxy) run in `make test`.
 #   make test-cluster  3-node KRaft cluster on loopback (scripts/kafka.sh

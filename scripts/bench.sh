@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # =============================================================================
 # scripts/bench.sh: this project's producer ("ours") against librdkafka, side by
-# side, on the local Kafka broker (issue 5). Run by `make bench`.
+# side, on the local Kafka broker. Run by `make bench`.
 #
 # Builds benches/vs-librdkafka (its own workspace; librdkafka is built from
 # source with cmake there and never linked into the product), starts the broker

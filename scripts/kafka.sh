@@ -8,8 +8,10 @@
 #   up                      start the instance (idempotent); formats storage on
 #                           first start, reuses the data dir afterwards. If the
 #                           recorded pid is alive and answers: no-op. If some other
-#                           Kafka (e.g. docker compose) answers on the port: no-op.
-#                           If it runs with a different config: error (down first).
+#                           Kafka (e.g. docker compose) answers on the port: no-op,
+#                           or with KAFKA_OWN_BROKER=1 (as `make test` sets) an error
+#                           saying what to stop. If it runs with a different config:
+#                           error (down first).
 #   down                    SIGTERM the recorded pid, wait up to 20 s, then SIGKILL
 #   status                  print pid/ports/data dir; exit 0 if running, 3 if not
 #   kill9                   SIGKILL the recorded pid (crash simulation); waits only
@@ -57,6 +59,8 @@
 #   KAFKA_HEAP_OPTS        JVM heap flags                (default -Xms256m -Xmx512m)
 #   KAFKA_JVM_OPTS         extra JVM flags, appended
 #   KAFKA_UP_TIMEOUT       seconds to wait for readiness (default 90)
+#   KAFKA_OWN_BROKER       1 = `up` refuses a broker it did not start on the port
+#                          (tests that read this instance's log segments need their own)
 # The port/host/security/node settings are sticky per instance: `up` stores them in
 # <instance>/instance.env and later commands for that KAFKA_INSTANCE reuse them
 # unless the variable is set in the environment.
@@ -185,6 +189,7 @@ KAFKA_MIN_ISR="${KAFKA_MIN_ISR:-1}"
 KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}"
 KAFKA_JVM_OPTS="${KAFKA_JVM_OPTS:-}"
 KAFKA_UP_TIMEOUT="${KAFKA_UP_TIMEOUT:-90}"
+KAFKA_OWN_BROKER="${KAFKA_OWN_BROKER:-0}"
 KAFKA_SECURITY="${KAFKA_SECURITY:-0}"
 KAFKA_SASL_PLAINTEXT_PORT="${KAFKA_SASL_PLAINTEXT_PORT:-$((KAFKA_PORT + 2))}"
 KAFKA_SSL_PORT="${KAFKA_SSL_PORT:-$((KAFKA_PORT + 3))}"
@@ -227,6 +232,18 @@ kafka_answers() {
     # bytes 4..7 = correlation id 7, bytes 8..9 = error code 0
     [[ "${resp:8:12}" == "000000070000" ]]
   ' "$host" "$port" 2>/dev/null
+}
+
+# port_owner PORT: which process listens there, as far as `ss` can tell.
+port_owner() {
+  local pid props
+  pid="$(ss -Hltnp "sport = :$1" 2>/dev/null | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2 || true)"
+  if [[ -z "$pid" ]]; then
+    echo "its process is not visible here"
+    return 0
+  fi
+  props="$(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | grep -m1 'server.properties$' || true)"
+  echo "pid $pid${props:+, config $props}"
 }
 
 port_open() {
@@ -544,6 +561,9 @@ cmd_up() {
     return 0
   fi
   if kafka_answers 127.0.0.1 "$KAFKA_PORT"; then
+    if [[ "$KAFKA_OWN_BROKER" == "1" ]]; then
+      die "a Kafka broker this checkout did not start answers on port $KAFKA_PORT ($(port_owner "$KAFKA_PORT")), and the tests read the log segments of this checkout's own broker ($INST_DIR): stop that broker (\`scripts/kafka.sh down\` in its checkout, or \`docker compose stop kafka\`), or give this checkout ports of its own: make test KAFKA_PORT=19092 KAFKA_CONTROLLER_PORT=19093"
+    fi
     log "a Kafka broker not started by this script already answers on port $KAFKA_PORT (docker compose?); using it, not starting another"
     return 0
   fi

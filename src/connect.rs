@@ -10,6 +10,8 @@ use rskafka::BackoffConfig;
 use rskafka::client::error::{Error as RskafkaError, ProtocolError};
 use rskafka::client::partition::{PartitionClient, UnknownTopicHandling};
 use rskafka::client::{Client, ClientBuilder, Credentials, SaslConfig};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 
 use crate::config::{ConnectionConfig, SaslMechanism};
 
@@ -180,7 +182,7 @@ fn tls_config(config: &ConnectionConfig) -> Result<rustls::ClientConfig, Connect
                 detail: format!("cannot read CA file {}: {e}", path.display()),
             })?;
             let mut count = 0;
-            for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+            for cert in CertificateDer::pem_slice_iter(&pem) {
                 let cert = cert.map_err(|e| ConnectError::Tls {
                     detail: format!("CA file {} is not PEM: {e}", path.display()),
                 })?;

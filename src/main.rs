@@ -3,8 +3,6 @@
 
 mod cli;
 
-use clap::Parser;
-
 /// Events are allocated by the sending task and freed by the partition workers on
 /// other threads; mimalloc keeps that cheap where glibc and musl malloc do not.
 #[global_allocator]
@@ -12,7 +10,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
     kafka_producer::memory::tune_for_mimalloc();
-    let args = cli::Cli::parse();
+    let args = cli::parse();
     cli::init_tracing();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -24,6 +24,9 @@ pub struct Metrics {
     batches_sent: AtomicU64,
     records_sent: AtomicU64,
     record_bytes_sent: AtomicU64,
+    retries: AtomicU64,
+    epoch_bumps: AtomicU64,
+    metadata_refreshes: AtomicU64,
     /// Ack latency (acceptance to acknowledgement) in microseconds, log-linear buckets.
     latency_us: Vec<AtomicU64>,
 }
@@ -37,13 +40,19 @@ pub struct MetricsSnapshot {
     pub failed_timed_out_in_flight: u64,
     pub failed_rejected: u64,
     pub failed_closed: u64,
-    /// Produce requests sent (each carries one record batch); retries inside a request
-    /// are not counted again.
+    /// Record batches sent (a produce request carries one per partition); retries are
+    /// not counted again.
     pub batches_sent: u64,
     /// Records in those batches.
     pub records_sent: u64,
     /// Encoded record bytes in those batches, before compression.
     pub record_bytes_sent: u64,
+    /// Times a partition sent its unfinished batches again after a failure.
+    pub retries: u64,
+    /// Producer epoch bumps (idempotence): a partition's sequence had to start again.
+    pub epoch_bumps: u64,
+    /// Metadata requests made after start (leader moves, periodic refresh).
+    pub metadata_refreshes: u64,
     pub ack_latency_p50: Duration,
     pub ack_latency_p99: Duration,
     pub ack_latency_max: Duration,
@@ -83,6 +92,9 @@ impl Default for Metrics {
             batches_sent: AtomicU64::new(0),
             records_sent: AtomicU64::new(0),
             record_bytes_sent: AtomicU64::new(0),
+            retries: AtomicU64::new(0),
+            epoch_bumps: AtomicU64::new(0),
+            metadata_refreshes: AtomicU64::new(0),
             latency_us: (0..SUB_BUCKETS * POWERS)
                 .map(|_| AtomicU64::new(0))
                 .collect(),
@@ -99,6 +111,18 @@ impl Metrics {
         self.batches_sent.fetch_add(1, Relaxed);
         self.records_sent.fetch_add(records as u64, Relaxed);
         self.record_bytes_sent.fetch_add(bytes as u64, Relaxed);
+    }
+
+    pub(crate) fn record_retry(&self) {
+        self.retries.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn record_epoch_bump(&self) {
+        self.epoch_bumps.fetch_add(1, Relaxed);
+    }
+
+    pub(crate) fn record_metadata_refresh(&self) {
+        self.metadata_refreshes.fetch_add(1, Relaxed);
     }
 
     pub(crate) fn record_delivered(&self, count: u64) {
@@ -135,6 +159,9 @@ impl Metrics {
             batches_sent: self.batches_sent.load(Relaxed),
             records_sent: self.records_sent.load(Relaxed),
             record_bytes_sent: self.record_bytes_sent.load(Relaxed),
+            retries: self.retries.load(Relaxed),
+            epoch_bumps: self.epoch_bumps.load(Relaxed),
+            metadata_refreshes: self.metadata_refreshes.load(Relaxed),
             ack_latency_p50: quantile(&counts, 0.50),
             ack_latency_p99: quantile(&counts, 0.99),
             ack_latency_max: quantile(&counts, 1.0),

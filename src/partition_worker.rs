@@ -1,32 +1,49 @@
-//! One task per partition: accumulates the partition's records into batches, sends one
-//! batch at a time through the sink, and makes every record's report.
-//! Fed by `Producer::send` through an unbounded channel (the buffer bounds it); feeds
-//! the `DeliveryFuture`s, the metrics, and gives buffer room back.
+//! One task per partition: accumulates the partition's records into batches, hands them
+//! to its leader's broker sender (up to `max_in_flight` at once with idempotence, one
+//! without), stamps them with the producer's id, epoch and sequence, retries them in
+//! order, and makes every record's report.
+//! Fed by `Producer::send` through an unbounded channel (the buffer bounds it), and by
+//! the broker senders' answers; feeds the senders, the `DeliveryFuture`s, the metrics,
+//! and gives buffer room back.
 //!
 //! ```text
-//!  send() ──Command──▶ channel ──▶ Accumulator ──closed batch──▶ sink.produce ──▶ reports
-//!                                   (linger, caps,               (one in flight,    (offsets or
-//!                                    expiry)                      timeout_at)        errors)
+//!  send() ─Command─▶ Accumulator ─closed batch─▶ window (≤ max_in_flight) ─SendJob─▶ sender[leader]
+//!                    (linger, caps, expiry)       stamp, retry in order   ◀─Answer──┘
+//!                                                        │
+//!                                                        └─▶ reports (offsets or errors)
 //! ```
 //!
-//! One batch in flight per partition keeps records in order across retries: a later
-//! batch is never sent before an earlier one has been answered or given up.
+//! Order: batches enter the window in order and are handed to the sender in window
+//! order; after any failure the worker waits until nothing of the partition is on the
+//! wire, then sends every unfinished batch again, in order. With idempotence the broker
+//! writes a batch only if the one before it was written (sequence numbers), and answers
+//! a batch it already has with its first offsets, so retries neither reorder nor
+//! duplicate. A sequence the broker no longer agrees with (a batch lost for good: timed
+//! out, refused) is repaired by bumping the producer epoch, after which the partition's
+//! unfinished batches are stamped again from sequence 0.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::Duration;
 
+use rskafka::client::error::ProtocolError;
 use tokio::sync::{mpsc, oneshot};
-use tokio::time::{Instant, sleep_until, timeout_at};
+use tokio::time::{Instant, sleep_until};
 use tracing::{debug, warn};
 
 use crate::accumulator::{Accumulator, Batch, BatchLimits, Pending, Replies};
+use crate::broker_sender::{Answer, Outcome, SendFailure, SendJob, SenderCommand};
 use crate::buffer::Buffer;
+use crate::cluster::{Cluster, PartitionAnswer, ProducerIdentity};
 use crate::config::CompressionCodec;
 use crate::delivery::{Delivered, DeliveryError};
+use crate::idempotence::Idempotence;
 use crate::metrics::Metrics;
-use crate::sink::{PartitionSink, SinkError};
+use crate::record_batch::{self, Stamp};
+use crate::router::{Router, SenderHandle};
 
-/// Most commands taken from the channel per wake-up, so timers and the in-flight
-/// request are still looked at under a flood of records.
+/// Most commands taken from the channel per wake-up, so timers and answers are still
+/// looked at under a flood of records.
 const MAX_COMMANDS_PER_WAKE: usize = 4096;
 
 /// tokio's timers tick in whole milliseconds and fire on the tick after the deadline,
@@ -34,7 +51,7 @@ const MAX_COMMANDS_PER_WAKE: usize = 4096;
 /// therefore closes once its linger deadline is within one tick, which brings the
 /// linger users get to ~6 ms (and the p50 ack latency at 50,000 events/s down by
 /// ~0.5 ms, `BENCHMARKS.md`).
-const TIMER_TICK: std::time::Duration = std::time::Duration::from_millis(1);
+const TIMER_TICK: Duration = Duration::from_millis(1);
 
 /// What the producer handle asks of a partition worker.
 #[derive(Debug)]
@@ -48,90 +65,104 @@ pub(crate) enum Command {
 }
 
 /// What the worker shares with the producer handle.
-#[derive(Clone)]
-pub(crate) struct WorkerContext {
+pub(crate) struct WorkerContext<C: Cluster> {
     pub partition: i32,
     pub limits: BatchLimits,
     pub compression: CompressionCodec,
     pub buffer: Arc<Buffer>,
     pub metrics: Arc<Metrics>,
+    pub router: Arc<Router<C>>,
+    /// None when idempotence is off: batches carry no producer id.
+    pub idempotence: Option<Arc<Idempotence<C>>>,
+    /// Batches of this partition handed to a sender and not yet finished, at most.
+    pub max_in_flight: usize,
+    pub retry_backoff: Duration,
 }
 
-/// A send's outcome: the offsets, the sink's error, or None when the message timeout
-/// passed first.
-type SendOutcome = Option<Result<Vec<i64>, SinkError>>;
+/// Where a batch of the window stands.
+#[derive(Debug)]
+enum FlightState {
+    /// Handed to this broker's sender; its answer is to come. `written` once the
+    /// sender put it on the wire.
+    Sent { sender: SenderHandle, written: bool },
+    /// Failed, to be sent again once nothing of the partition is on the wire.
+    Waiting,
+}
 
-/// The batch on the wire and the outcome its future will give.
-struct InFlight {
-    seq: u64,
+/// A batch handed to the send side and not yet reported.
+struct Flight {
+    /// The batch's place in the partition (its accumulator sequence).
+    id: u64,
+    records: Arc<Vec<u8>>,
     replies: Replies,
     bytes: usize,
-    outcome: std::pin::Pin<Box<dyn std::future::Future<Output = SendOutcome> + Send>>,
+    /// The message timeout of its first record.
+    deadline: Instant,
+    /// Producer id, epoch and base sequence, once stamped (idempotence only).
+    stamp: Option<Stamp>,
+    state: FlightState,
+    /// Some attempt may have reached the broker: decides how a timeout is reported.
+    maybe_written: bool,
+}
+
+/// The partition's idempotence bookkeeping: the identity its sequences belong to and
+/// the next sequence to stamp.
+struct Sequencing {
+    identity: ProducerIdentity,
+    next: i32,
+    /// The broker acknowledged a batch of this partition from this producer id. Until
+    /// then it has no state for us there and takes a first batch with any sequence,
+    /// so a later batch could be written before an earlier one that failed: one batch
+    /// at a time until the first is acknowledged.
+    confirmed: bool,
 }
 
 /// Runs until it is told to close (or every sender is gone) and all its records are
 /// reported.
-pub(crate) async fn run<S: PartitionSink>(
-    ctx: WorkerContext,
-    sink: Arc<S>,
+pub(crate) async fn run<C: Cluster>(
+    ctx: WorkerContext<C>,
     mut commands: mpsc::UnboundedReceiver<Command>,
 ) {
-    let mut acc = Accumulator::new(ctx.limits, ctx.compression);
-    let mut in_flight: Option<InFlight> = None;
+    let mut worker = Worker::new(ctx);
+    let (answer_to, mut answers) = mpsc::unbounded_channel();
     let mut flush_waiters: Vec<(u64, oneshot::Sender<()>)> = Vec::new();
     let mut closing = false;
 
     loop {
         let now = Instant::now();
-        for batch in acc.take_expired(now) {
-            fail_batch(
-                &ctx,
-                batch,
-                DeliveryError::TimedOutQueued {
-                    partition: ctx.partition,
-                },
-            );
-        }
-        if in_flight.is_none() {
-            if closing
-                || acc
-                    .linger_deadline()
-                    .is_some_and(|at| at <= now + TIMER_TICK)
-            {
-                acc.close_open();
-            }
-            if let Some(batch) = acc.take_ready() {
-                in_flight = Some(start_send(&ctx, &sink, batch));
-            }
-        }
-        answer_flush_waiters(&mut flush_waiters, &acc, in_flight.as_ref());
-        if closing && in_flight.is_none() && acc.is_empty() {
+        worker.expire(now);
+        worker.settle_identity(now);
+        worker.send_what_is_due(now, closing, &answer_to);
+        worker.answer_flush_waiters(&mut flush_waiters);
+        if closing && worker.window.is_empty() && worker.acc.is_empty() {
             break;
         }
 
-        let linger_at = acc
+        let linger_at = worker
+            .acc
             .linger_deadline()
-            .filter(|_| in_flight.is_none())
+            .filter(|_| worker.takes_new_batches())
             .map(|at| at.checked_sub(TIMER_TICK).unwrap_or(at));
-        let expiry_at = acc.next_expiry();
+        let expiry_at = worker.next_expiry();
+        let resend_at = worker.resend_at.filter(|_| worker.has_waiting());
         tokio::select! {
             biased;
-            outcome = async { in_flight.as_mut().expect("guarded").outcome.as_mut().await }, if in_flight.is_some() => {
-                let sent = in_flight.take().expect("guarded");
-                if outcome.is_none() {
-                    sink.abandon_connection();
+            Some(answer) = answers.recv() => {
+                worker.on_answer(answer);
+                // Take every answer already there before sending again.
+                while let Ok(answer) = answers.try_recv() {
+                    worker.on_answer(answer);
                 }
-                finish_send(&ctx, sent, outcome);
             }
             command = commands.recv(), if !closing => {
                 let mut next = command;
                 let mut taken = 0;
                 loop {
                     match next {
-                        Some(Command::Record(pending)) => acc.push(pending),
+                        Some(Command::Record(pending)) => worker.acc.push(pending),
                         Some(Command::Flush(done)) => {
-                            acc.close_open();
-                            let target = acc.last_closed_seq().unwrap_or(0);
+                            worker.acc.close_open();
+                            let target = worker.acc.last_closed_seq().unwrap_or(0);
                             flush_waiters.push((target, done));
                         }
                         Some(Command::Close) | None => {
@@ -154,133 +185,533 @@ pub(crate) async fn run<S: PartitionSink>(
             }
             _ = sleep_until(linger_at.unwrap_or(now)), if linger_at.is_some() => {}
             _ = sleep_until(expiry_at.unwrap_or(now)), if expiry_at.is_some() => {}
+            _ = sleep_until(resend_at.unwrap_or(now)), if resend_at.is_some() => {}
         }
     }
-    debug!(partition = ctx.partition, "partition worker stopped");
+    debug!(partition = worker.ctx.partition, "partition worker stopped");
 }
 
-/// Puts a batch on the wire; its future ends with the offsets, the sink's error, or
-/// `None` when the message timeout of its first record passed first.
-fn start_send<S: PartitionSink>(ctx: &WorkerContext, sink: &Arc<S>, batch: Batch) -> InFlight {
-    let Batch {
-        seq,
-        encoded,
-        replies,
-        bytes,
-        first_accepted_at,
-    } = batch;
-    ctx.metrics.record_batch_sent(replies.len(), bytes);
-    debug!(
-        partition = ctx.partition,
-        records = replies.len(),
-        bytes,
-        "sending batch"
-    );
-    let deadline = first_accepted_at + ctx.limits.message_timeout;
-    let sink = Arc::clone(sink);
-    let outcome = Box::pin(async move {
-        match encoded {
-            Ok(batch) => timeout_at(deadline, sink.produce(batch)).await.ok(),
-            // Never reached the wire: refused here, as the broker would refuse it.
-            Err(message) => Some(Err(SinkError {
-                message,
-                may_have_been_written: false,
-            })),
+struct Worker<C: Cluster> {
+    ctx: WorkerContext<C>,
+    acc: Accumulator,
+    /// Batches handed to the send side, oldest first.
+    window: VecDeque<Flight>,
+    sequencing: Option<Sequencing>,
+    /// The broker's answer says the sequence is broken: bump the epoch once nothing
+    /// is on the wire.
+    needs_bump: bool,
+    /// The leader may have moved: read the metadata again before resending.
+    stale_route: bool,
+    /// The route generation the last send used.
+    route_seen: u64,
+    /// Not before this instant are waiting batches sent again.
+    resend_at: Option<Instant>,
+}
+
+impl<C: Cluster> Worker<C> {
+    fn new(ctx: WorkerContext<C>) -> Self {
+        let acc = Accumulator::new(ctx.limits, ctx.compression);
+        let sequencing = ctx.idempotence.as_ref().map(|i| Sequencing {
+            identity: i.current(),
+            next: 0,
+            confirmed: false,
+        });
+        let route_seen = ctx.router.generation();
+        Self {
+            ctx,
+            acc,
+            window: VecDeque::new(),
+            sequencing,
+            needs_bump: false,
+            stale_route: false,
+            route_seen,
+            resend_at: None,
         }
-    });
-    InFlight {
-        seq,
-        replies,
-        bytes,
-        outcome,
     }
-}
 
-/// Turns the outcome of a send into one report per record, then gives the room back.
-fn finish_send(ctx: &WorkerContext, sent: InFlight, outcome: SendOutcome) {
-    let partition = ctx.partition;
-    let count = sent.replies.len();
-    match outcome {
-        Some(Ok(offsets)) if offsets.len() == count => {
-            let now = Instant::now();
-            for ((accepted_at, reply), offset) in sent.replies.into_iter().zip(offsets) {
-                ctx.metrics.record_latency(now - accepted_at);
-                // The caller may have dropped its future: the report still counts.
-                let _ = reply.send(Ok(Delivered { partition, offset }));
-            }
-            ctx.metrics.record_delivered(count as u64);
+    fn on_wire(&self) -> bool {
+        self.window
+            .iter()
+            .any(|f| matches!(f.state, FlightState::Sent { .. }))
+    }
+
+    fn has_waiting(&self) -> bool {
+        self.window
+            .iter()
+            .any(|f| matches!(f.state, FlightState::Waiting))
+    }
+
+    /// New batches join the window only while nothing waits to be sent again (a retry
+    /// goes first), the window has room, and the sender has written the partition's
+    /// last batch: while the connection is busy, records gather in the open batch.
+    fn takes_new_batches(&self) -> bool {
+        let room = match &self.sequencing {
+            Some(s) if !s.confirmed => 1,
+            _ => self.ctx.max_in_flight,
+        };
+        !self.has_waiting()
+            && !self.needs_bump
+            && self.window.len() < room
+            && !self
+                .window
+                .iter()
+                .any(|f| matches!(f.state, FlightState::Sent { written: false, .. }))
+    }
+
+    fn next_expiry(&self) -> Option<Instant> {
+        let window = self.window.iter().map(|f| f.deadline).min();
+        match (window, self.acc.next_expiry()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
-        Some(Ok(offsets)) => {
-            let error = DeliveryError::Rejected {
-                partition,
-                reason: format!(
-                    "broker returned {} offsets for {count} records",
-                    offsets.len()
-                ),
-            };
-            report_failure(ctx, sent.replies, error);
-        }
-        Some(Err(e)) => {
-            warn!(partition, error = %e.message, "produce failed");
-            let error = if e.may_have_been_written {
-                DeliveryError::TimedOutInFlight { partition }
-            } else {
-                DeliveryError::Rejected {
-                    partition,
-                    reason: e.message,
-                }
-            };
-            report_failure(ctx, sent.replies, error);
-        }
-        None => {
+    }
+
+    /// Fails every batch, queued or in the window, whose message timeout has passed.
+    fn expire(&mut self, now: Instant) {
+        let partition = self.ctx.partition;
+        for batch in self.acc.take_expired(now) {
             warn!(
                 partition,
-                records = count,
-                "message timeout passed while the batch was in flight"
+                records = batch.len(),
+                "batch expired before it was sent"
             );
+            let (count, bytes) = (batch.len(), batch.bytes);
             report_failure(
-                ctx,
-                sent.replies,
-                DeliveryError::TimedOutInFlight { partition },
+                &self.ctx,
+                batch.replies,
+                DeliveryError::TimedOutQueued { partition },
             );
+            self.ctx.buffer.release(count, bytes);
+        }
+        let mut i = 0;
+        while i < self.window.len() {
+            if self.window[i].deadline > now {
+                i += 1;
+                continue;
+            }
+            let flight = self.window.remove(i).expect("in range");
+            // A batch still on the wire is left to its sender: a request unanswered
+            // within the request timeout drops its connection there. Dropping the
+            // connection here too would fail every partition's requests on it, and
+            // under a slow broker turn one late batch into a storm of retries.
+            let broker = match &flight.state {
+                FlightState::Sent { sender, .. } => Some(sender.broker),
+                FlightState::Waiting => None,
+            };
+            warn!(
+                partition,
+                ?broker,
+                records = flight.replies.len(),
+                may_have_been_written = flight.maybe_written,
+                "message timeout passed before the broker acknowledged the batch"
+            );
+            let error = if flight.maybe_written {
+                DeliveryError::TimedOutInFlight { partition }
+            } else {
+                DeliveryError::TimedOutQueued { partition }
+            };
+            self.finish_failed(flight, error);
         }
     }
-    ctx.buffer.release(count, sent.bytes);
+
+    /// With idempotence: has the epoch bumped when the broker's answers asked for it,
+    /// and moves the partition to the producer's current identity (restarting its
+    /// sequences) once nothing of it is on the wire. Never waits on the cluster.
+    fn settle_identity(&mut self, now: Instant) {
+        let Some(idempotence) = &self.ctx.idempotence else {
+            return;
+        };
+        if self.on_wire() {
+            return;
+        }
+        let seen = self.sequencing.as_ref().expect("idempotent").identity;
+        let current = idempotence.current();
+        if self.needs_bump {
+            if current == seen {
+                idempotence.request_bump(seen);
+                self.resend_at = Some(now + self.ctx.retry_backoff);
+                return;
+            }
+            self.needs_bump = false;
+        }
+        if current != seen {
+            debug!(
+                partition = self.ctx.partition,
+                epoch = current.epoch,
+                "sequences restart"
+            );
+            let confirmed = self
+                .sequencing
+                .as_ref()
+                .is_some_and(|s| s.confirmed && s.identity.id == current.id);
+            self.sequencing = Some(Sequencing {
+                identity: current,
+                next: 0,
+                confirmed,
+            });
+            for flight in &mut self.window {
+                flight.stamp = None;
+            }
+        }
+    }
+
+    /// Sends again what waits (all of it, in order, once nothing is on the wire), or
+    /// else closes and sends new batches while the window has room.
+    fn send_what_is_due(
+        &mut self,
+        now: Instant,
+        closing: bool,
+        answer_to: &mpsc::UnboundedSender<Answer>,
+    ) {
+        if self.needs_bump || self.identity_outdated() {
+            return;
+        }
+        if self.has_waiting() {
+            if self.on_wire() || self.resend_at.is_some_and(|at| now < at) {
+                return;
+            }
+            if self.stale_route {
+                if self.ctx.router.generation() <= self.route_seen {
+                    // Resend once the metadata has been read again.
+                    self.ctx.router.request_refresh(self.route_seen);
+                    self.resend_at = Some(now + self.ctx.retry_backoff);
+                    return;
+                }
+                self.stale_route = false;
+            }
+            for i in 0..self.window.len() {
+                if matches!(self.window[i].state, FlightState::Waiting)
+                    && !self.submit(i, answer_to)
+                {
+                    return;
+                }
+            }
+            self.ctx.metrics.record_retry();
+            return;
+        }
+        if !self.takes_new_batches() {
+            return;
+        }
+        if closing
+            || self
+                .acc
+                .linger_deadline()
+                .is_some_and(|at| at <= now + TIMER_TICK)
+        {
+            self.acc.close_open();
+        }
+        while self.takes_new_batches() {
+            let Some(batch) = self.acc.take_ready() else {
+                break;
+            };
+            let Some(flight) = self.admit(batch) else {
+                continue;
+            };
+            self.window.push_back(flight);
+            let last = self.window.len() - 1;
+            if !self.submit(last, answer_to) {
+                break;
+            }
+        }
+    }
+
+    /// True while the producer moved to a new epoch this partition has not taken up.
+    fn identity_outdated(&self) -> bool {
+        match (&self.ctx.idempotence, &self.sequencing) {
+            (Some(i), Some(s)) => i.current() != s.identity,
+            _ => false,
+        }
+    }
+
+    /// A closed batch becomes a flight, or is failed at once when it could not be
+    /// encoded (refused here, as the broker would refuse it).
+    fn admit(&mut self, batch: Batch) -> Option<Flight> {
+        let Batch {
+            seq,
+            encoded,
+            replies,
+            bytes,
+            first_accepted_at,
+        } = batch;
+        match encoded {
+            Ok(encoded) => {
+                self.ctx.metrics.record_batch_sent(replies.len(), bytes);
+                debug!(
+                    partition = self.ctx.partition,
+                    records = replies.len(),
+                    bytes,
+                    "sending batch"
+                );
+                Some(Flight {
+                    id: seq,
+                    records: Arc::new(encoded.bytes),
+                    replies,
+                    bytes,
+                    deadline: first_accepted_at + self.ctx.limits.message_timeout,
+                    stamp: None,
+                    state: FlightState::Waiting,
+                    maybe_written: false,
+                })
+            }
+            Err(message) => {
+                let partition = self.ctx.partition;
+                let count = replies.len();
+                report_failure(
+                    &self.ctx,
+                    replies,
+                    DeliveryError::Rejected {
+                        partition,
+                        reason: message,
+                    },
+                );
+                self.ctx.buffer.release(count, bytes);
+                None
+            }
+        }
+    }
+
+    /// Hands the window's flight `i` to its leader's sender, stamping it first if it
+    /// has no stamp. False (and a resend scheduled) when the leader is unknown.
+    fn submit(&mut self, i: usize, answer_to: &mpsc::UnboundedSender<Answer>) -> bool {
+        let partition = self.ctx.partition;
+        // The generation first: a metadata answer that names no leader must lead to
+        // another request, not to the same answer read again.
+        self.route_seen = self.ctx.router.generation();
+        let Some(sender) = self.ctx.router.sender_for(partition) else {
+            debug!(partition, "no leader known; reading the metadata again");
+            self.stale_route = true;
+            self.ctx.router.request_refresh(self.route_seen);
+            self.resend_at = Some(Instant::now() + self.ctx.retry_backoff);
+            return false;
+        };
+        let flight = &mut self.window[i];
+        if let Some(seq) = &mut self.sequencing
+            && flight.stamp.is_none()
+        {
+            let stamp = Stamp {
+                producer_id: seq.identity.id,
+                producer_epoch: seq.identity.epoch,
+                base_sequence: seq.next,
+            };
+            seq.next = record_batch::next_sequence(seq.next, flight.replies.len());
+            record_batch::stamp(Arc::make_mut(&mut flight.records).as_mut_slice(), stamp);
+            flight.stamp = Some(stamp);
+        }
+        let job = SendJob {
+            partition,
+            flight: flight.id,
+            records: Arc::clone(&flight.records),
+            answer_to: answer_to.clone(),
+        };
+        if sender.commands.send(SenderCommand::Send(job)).is_err() {
+            // The sender stopped (its broker leads nothing now): find the new leader.
+            self.stale_route = true;
+            self.ctx.router.request_refresh(self.route_seen);
+            self.resend_at = Some(Instant::now() + self.ctx.retry_backoff);
+            return false;
+        }
+        // Handed over: the sender may write it at any time from now on.
+        flight.maybe_written = true;
+        flight.state = FlightState::Sent {
+            sender,
+            written: false,
+        };
+        true
+    }
+
+    fn on_answer(&mut self, answer: Answer) {
+        let Some(i) = self.window.iter().position(|f| f.id == answer.flight) else {
+            // Its message timeout passed and it was reported already.
+            return;
+        };
+        let FlightState::Sent { written, .. } = &mut self.window[i].state else {
+            return;
+        };
+        match answer.outcome {
+            Outcome::Written => *written = true,
+            Outcome::Answered(PartitionAnswer {
+                error: None | Some(ProtocolError::DuplicateSequenceNumber),
+                base_offset,
+                ..
+            }) => {
+                let flight = self.window.remove(i).expect("in range");
+                if let Some(seq) = &mut self.sequencing {
+                    seq.confirmed = true;
+                }
+                self.finish_delivered(flight, base_offset);
+            }
+            Outcome::Answered(PartitionAnswer {
+                error: Some(code), ..
+            }) => self.on_refusal(i, code),
+            Outcome::Failed(SendFailure {
+                message,
+                may_have_been_written,
+            }) => {
+                debug!(partition = self.ctx.partition, %message, "send failed; will retry");
+                let flight = &mut self.window[i];
+                flight.maybe_written |= may_have_been_written;
+                // A connection that failed may have been to a broker that is gone.
+                self.stale_route = true;
+                self.wait_for_resend(i);
+            }
+        }
+    }
+
+    /// The broker answered this partition's batch with an error code.
+    fn on_refusal(&mut self, i: usize, code: ProtocolError) {
+        let partition = self.ctx.partition;
+        match code {
+            ProtocolError::OutOfOrderSequenceNumber => {
+                // Not written. If nothing before it is unfinished, the broker lost (or
+                // never got) the batch before: the sequence is broken for good.
+                if i == 0 {
+                    warn!(
+                        partition,
+                        "broker reports a sequence gap; bumping the producer epoch"
+                    );
+                    self.needs_bump = true;
+                }
+                self.wait_for_resend(i);
+            }
+            ProtocolError::UnknownProducerId
+            | ProtocolError::InvalidProducerEpoch
+            | ProtocolError::InvalidProducerIdMapping => {
+                // Not written. Stamped with an older epoch than the producer's now: it
+                // is stamped again; otherwise the broker lost our producer: bump.
+                let current = self.ctx.idempotence.as_ref().map(|i| i.current());
+                let stamped = self.window[i]
+                    .stamp
+                    .map(|s| (s.producer_id, s.producer_epoch));
+                if stamped == current.map(|c| (c.id, c.epoch)) {
+                    warn!(partition, %code, "bumping the producer epoch");
+                    self.needs_bump = true;
+                }
+                self.wait_for_resend(i);
+            }
+            code if retriable(code) => {
+                debug!(partition, %code, "batch refused for now; will retry");
+                self.window[i].maybe_written |= may_be_written_despite(code);
+                if moves_leader(code) {
+                    self.stale_route = true;
+                }
+                self.wait_for_resend(i);
+            }
+            code => {
+                let flight = self.window.remove(i).expect("in range");
+                warn!(partition, %code, "broker rejected the batch");
+                self.finish_failed(
+                    flight,
+                    DeliveryError::Rejected {
+                        partition,
+                        reason: code.to_string(),
+                    },
+                );
+            }
+        }
+    }
+
+    fn wait_for_resend(&mut self, i: usize) {
+        self.window[i].state = FlightState::Waiting;
+        let at = Instant::now() + self.ctx.retry_backoff;
+        self.resend_at = Some(self.resend_at.map_or(at, |r| r.max(at)));
+    }
+
+    fn finish_delivered(&self, flight: Flight, base_offset: i64) {
+        let partition = self.ctx.partition;
+        let count = flight.replies.len();
+        let now = Instant::now();
+        for (n, (accepted_at, reply)) in flight.replies.into_iter().enumerate() {
+            self.ctx.metrics.record_latency(now - accepted_at);
+            let offset = if base_offset >= 0 {
+                base_offset + n as i64
+            } else {
+                -1
+            };
+            // The caller may have dropped its future: the report still counts.
+            let _ = reply.send(Ok(Delivered { partition, offset }));
+        }
+        self.ctx.metrics.record_delivered(count as u64);
+        self.ctx.buffer.release(count, flight.bytes);
+    }
+
+    fn finish_failed(&self, flight: Flight, error: DeliveryError) {
+        let count = flight.replies.len();
+        report_failure(&self.ctx, flight.replies, error);
+        self.ctx.buffer.release(count, flight.bytes);
+    }
+
+    /// Answers every flush whose batches have all been reported: those older than the
+    /// oldest batch still in the window or queued.
+    fn answer_flush_waiters(&self, waiters: &mut Vec<(u64, oneshot::Sender<()>)>) {
+        if waiters.is_empty() {
+            return;
+        }
+        let in_window = self.window.iter().map(|f| f.id).min();
+        let oldest_unfinished = match (in_window, self.acc.oldest_queued_seq()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let mut i = 0;
+        while i < waiters.len() {
+            let finished = oldest_unfinished.is_none_or(|oldest| oldest > waiters[i].0);
+            if finished {
+                let (_, done) = waiters.swap_remove(i);
+                let _ = done.send(());
+            } else {
+                i += 1;
+            }
+        }
+    }
 }
 
-fn fail_batch(ctx: &WorkerContext, batch: Batch, error: DeliveryError) {
-    warn!(partition = ctx.partition, records = batch.len(), %error, "batch expired before it was sent");
-    let (count, bytes) = (batch.len(), batch.bytes);
-    report_failure(ctx, batch.replies, error);
-    ctx.buffer.release(count, bytes);
+/// Errors after which the same batch may succeed if sent again (Java's
+/// `RetriableException`s that a produce answer carries).
+fn retriable(code: ProtocolError) -> bool {
+    matches!(
+        code,
+        ProtocolError::NotLeaderOrFollower
+            | ProtocolError::LeaderNotAvailable
+            | ProtocolError::UnknownTopicOrPartition
+            | ProtocolError::NotEnoughReplicas
+            | ProtocolError::NotEnoughReplicasAfterAppend
+            | ProtocolError::RequestTimedOut
+            | ProtocolError::NetworkException
+            | ProtocolError::KafkaStorageError
+            | ProtocolError::CorruptMessage
+            | ProtocolError::FencedLeaderEpoch
+            | ProtocolError::UnknownLeaderEpoch
+            | ProtocolError::ThrottlingQuotaExceeded
+            | ProtocolError::ConcurrentTransactions
+    )
 }
 
-fn report_failure(ctx: &WorkerContext, replies: Replies, error: DeliveryError) {
+/// Refusals that come after the leader wrote the batch (the replicas did not confirm
+/// it in time): it may be in the log.
+fn may_be_written_despite(code: ProtocolError) -> bool {
+    matches!(
+        code,
+        ProtocolError::RequestTimedOut
+            | ProtocolError::NotEnoughReplicasAfterAppend
+            | ProtocolError::NetworkException
+    )
+}
+
+/// Refusals that mean the metadata naming this leader is stale.
+fn moves_leader(code: ProtocolError) -> bool {
+    matches!(
+        code,
+        ProtocolError::NotLeaderOrFollower
+            | ProtocolError::LeaderNotAvailable
+            | ProtocolError::UnknownTopicOrPartition
+            | ProtocolError::KafkaStorageError
+            | ProtocolError::FencedLeaderEpoch
+            | ProtocolError::UnknownLeaderEpoch
+    )
+}
+
+fn report_failure<C: Cluster>(ctx: &WorkerContext<C>, replies: Replies, error: DeliveryError) {
     ctx.metrics.record_failed(&error, replies.len() as u64);
     for (_, reply) in replies {
         let _ = reply.send(Err(error.clone()));
-    }
-}
-
-/// Answers every flush whose batches have all been reported: those older than the
-/// oldest batch still in flight or queued.
-fn answer_flush_waiters(
-    waiters: &mut Vec<(u64, oneshot::Sender<()>)>,
-    acc: &Accumulator,
-    in_flight: Option<&InFlight>,
-) {
-    if waiters.is_empty() {
-        return;
-    }
-    let oldest_unfinished = in_flight.map(|f| f.seq).or(acc.oldest_queued_seq());
-    let mut i = 0;
-    while i < waiters.len() {
-        let finished = oldest_unfinished.is_none_or(|oldest| oldest > waiters[i].0);
-        if finished {
-            let (_, done) = waiters.swap_remove(i);
-            let _ = done.send(());
-        } else {
-            i += 1;
-        }
     }
 }

@@ -61,38 +61,12 @@ pub fn to_positive(n: i32) -> u32 {
     (n & 0x7fff_ffff) as u32
 }
 
-/// Lookup table for [`crc32`], one entry per byte value, built at compile time.
-const CRC32_TABLE: [u32; 256] = crc32_table();
-
-/// Builds the table for the reflected IEEE 802.3 polynomial `0xEDB88320` (as zlib uses).
-const fn crc32_table() -> [u32; 256] {
-    let mut table = [0u32; 256];
-    let mut i = 0;
-    while i < 256 {
-        let mut c = i as u32;
-        let mut bit = 0;
-        while bit < 8 {
-            c = if c & 1 == 1 {
-                0xedb8_8320 ^ (c >> 1)
-            } else {
-                c >> 1
-            };
-            bit += 1;
-        }
-        table[i] = c;
-        i += 1;
-    }
-    table
-}
-
 /// CRC-32 (IEEE, as zlib's `crc32()` and librdkafka's `rd_crc32()` compute it): the hash behind
-/// librdkafka's `consistent` and `consistent_random` partitioners.
+/// librdkafka's `consistent` and `consistent_random` partitioners. From `crc32fast`, the
+/// implementation flate2 already uses; murmur2 above stays hand-written because no crate
+/// matches Kafka's variant (its seed and its sign handling) byte for byte.
 pub fn crc32(data: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &byte in data {
-        crc = CRC32_TABLE[((crc ^ u32::from(byte)) & 0xff) as usize] ^ (crc >> 8);
-    }
-    !crc
+    crc32fast::hash(data)
 }
 
 /// How a record key is mapped to a partition.

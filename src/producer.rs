@@ -3,7 +3,7 @@
 //! Fed by the application (the CLI's sources); feeds the partition workers.
 //!
 //! ```text
-//! send(event) ─encode─▶ admit (buffer) ─partition─▶ worker[p] ─batch─▶ broker
+//! send(event) ─encode─▶ admit (buffer) ─partition─▶ worker[p] ─batch─▶ sender[leader] ─request─▶ broker
 //!      ▲                                                │
 //!      └──────────── DeliveryFuture ◀── report ─────────┘
 //! ```
@@ -17,16 +17,19 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::accumulator::{BatchLimits, Pending};
+use crate::broker_sender::SenderLimits;
 use crate::buffer::{AdmitError, Buffer};
-use crate::config::{ConfigError, ProducerConfig};
+use crate::cluster::{Cluster, LinkError, RskafkaCluster};
+use crate::config::{ConfigError, MAX_IN_FLIGHT_IDEMPOTENT, ProducerConfig};
 use crate::connect::{self, ConnectError};
 use crate::delivery::DeliveryFuture;
 use crate::event::UserEvent;
+use crate::idempotence::Idempotence;
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::partition_worker::{self, Command, WorkerContext};
 use crate::partitioner::Partitioner;
 use crate::record::EncodedEvent;
-use crate::sink::PartitionSink;
+use crate::router::Router;
 
 /// Why `send` / `try_send` did not accept an event. Nothing was queued: the event has
 /// no delivery report, and the caller still owns it.
@@ -71,6 +74,8 @@ impl std::error::Error for SendError {}
 pub enum StartError {
     Config(ConfigError),
     Connect(ConnectError),
+    /// The cluster would not give this producer an id for idempotent writes.
+    Idempotence(LinkError),
 }
 
 impl fmt::Display for StartError {
@@ -78,6 +83,10 @@ impl fmt::Display for StartError {
         match self {
             Self::Config(e) => e.fmt(f),
             Self::Connect(e) => e.fmt(f),
+            Self::Idempotence(e) => write!(
+                f,
+                "the cluster refused an idempotent producer id ({e}); grant this principal the IDEMPOTENT_WRITE permission on the cluster, or turn idempotence off (ProducerConfig::idempotence)"
+            ),
         }
     }
 }
@@ -133,11 +142,31 @@ struct Shared {
     metrics: Arc<Metrics>,
     limits: BatchLimits,
     compression: crate::config::CompressionCodec,
+    max_in_flight: usize,
+    retry_backoff: std::time::Duration,
+    /// Stops the broker senders once the workers are done.
+    close_senders: std::sync::Mutex<Option<Box<dyn FnOnce() + Send>>>,
+}
+
+/// The send side the workers share: routes to the brokers' senders, and the
+/// producer's identity when idempotent.
+struct SendSide<C: Cluster> {
+    router: Arc<Router<C>>,
+    idempotence: Option<Arc<Idempotence<C>>>,
+}
+
+impl<C: Cluster> Clone for SendSide<C> {
+    fn clone(&self) -> Self {
+        Self {
+            router: Arc::clone(&self.router),
+            idempotence: self.idempotence.clone(),
+        }
+    }
 }
 
 impl Shared {
-    /// Starts the worker of the next partition over `sink`.
-    fn add_partition<S: PartitionSink>(&self, partition: usize, sink: S) {
+    /// Starts the worker of the next partition.
+    fn add_partition<C: Cluster>(&self, partition: usize, side: &SendSide<C>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let ctx = WorkerContext {
             partition: partition as i32,
@@ -145,8 +174,12 @@ impl Shared {
             compression: self.compression,
             buffer: Arc::clone(&self.buffer),
             metrics: Arc::clone(&self.metrics),
+            router: Arc::clone(&side.router),
+            idempotence: side.idempotence.clone(),
+            max_in_flight: self.max_in_flight,
+            retry_backoff: self.retry_backoff,
         };
-        let handle = tokio::spawn(partition_worker::run(ctx, Arc::new(sink), rx));
+        let handle = tokio::spawn(partition_worker::run(ctx, rx));
         self.handles.lock().expect("not poisoned").push(handle);
         if self.workers[partition].set(tx).is_err() {
             unreachable!("partition {partition} started twice");
@@ -165,36 +198,72 @@ impl fmt::Debug for Producer {
 }
 
 impl Producer {
-    /// Validates the config, connects, reads the topic's partition count and starts one
-    /// worker per partition. Fails if the topic does not exist.
+    /// Validates the config, connects, reads where the topic's partitions are led,
+    /// gets a producer id (idempotence), and starts one worker per partition. Fails if
+    /// the topic does not exist.
     pub async fn connect(config: ProducerConfig) -> Result<Self, StartError> {
         config.validate().map_err(StartError::Config)?;
         let client = connect::connect(&config.connection, config.message_timeout).await?;
-        let partitions = connect::partition_count(&client, &config.topic).await?;
-        let mut sinks = Vec::with_capacity(partitions as usize);
-        for p in 0..partitions as i32 {
-            sinks.push(connect::partition_client(&client, &config.topic, p).await?);
-        }
-        tracing::info!(topic = %config.topic, partitions, "producer connected");
-        let producer = Self::with_sinks(&config, sinks);
-        let refresher = tokio::spawn(refresh_partitions(
-            std::sync::Arc::downgrade(&producer.shared),
-            client,
-            config.topic.clone(),
-            config.metadata_refresh,
-        ));
-        *producer.refresher.lock().expect("not poisoned") = Some(refresher);
+        // The topic must exist (a clear error instead of retrying forever).
+        connect::partition_count(&client, &config.topic).await?;
+        let cluster =
+            RskafkaCluster::new(client, &config.topic, config.effective_request_timeout());
+        let producer = Self::with_cluster(&config, cluster).await?;
+        tracing::info!(topic = %config.topic, partitions = producer.partition_count(), "producer connected");
         Ok(producer)
     }
 
-    /// Starts a producer over ready-made sinks, one per partition (index = partition).
-    /// Used by `connect`, and by tests with a mock sink. The config must be valid.
-    pub fn with_sinks<S: PartitionSink>(config: &ProducerConfig, sinks: Vec<S>) -> Self {
-        assert!(!sinks.is_empty(), "a topic has at least one partition");
-        assert!(
-            sinks.len() <= MAX_PARTITIONS,
-            "more than {MAX_PARTITIONS} partitions"
-        );
+    /// Starts a producer over a cluster: `connect` uses rskafka's, tests a mock one.
+    /// The config must be valid.
+    pub async fn with_cluster<C: Cluster>(
+        config: &ProducerConfig,
+        cluster: C,
+    ) -> Result<Self, StartError> {
+        let cluster = Arc::new(cluster);
+        let request_timeout = config.effective_request_timeout();
+        let leaders = match tokio::time::timeout(request_timeout, cluster.leaders()).await {
+            Ok(Ok(leaders)) if !leaders.is_empty() => leaders,
+            Ok(Ok(_)) => {
+                return Err(StartError::Connect(ConnectError::TopicNotFound {
+                    topic: config.topic.clone(),
+                }));
+            }
+            Ok(Err(e)) => {
+                return Err(StartError::Connect(ConnectError::Cluster {
+                    detail: format!("reading the leaders of '{}': {e}", config.topic),
+                }));
+            }
+            Err(_) => {
+                return Err(StartError::Connect(ConnectError::Cluster {
+                    detail: format!(
+                        "no metadata for '{}' within {request_timeout:?}",
+                        config.topic
+                    ),
+                }));
+            }
+        };
+        let metrics = Arc::new(Metrics::default());
+        let idempotence = if config.idempotence {
+            let identity =
+                Idempotence::start(Arc::clone(&cluster), request_timeout, Arc::clone(&metrics))
+                    .await
+                    .map_err(StartError::Idempotence)?;
+            Some(Arc::new(identity))
+        } else {
+            None
+        };
+        let limits = SenderLimits {
+            max_in_flight: config.max_in_flight,
+            max_request_bytes: config.max_request_bytes,
+            request_timeout,
+            retry_backoff: config.retry_backoff,
+        };
+        let partitions = leaders.len().min(MAX_PARTITIONS);
+        let router = Arc::new(Router::new(cluster, limits, leaders, Arc::clone(&metrics)));
+        let side = SendSide {
+            router: Arc::clone(&router),
+            idempotence,
+        };
         let shared = Arc::new(Shared {
             workers: (0..MAX_PARTITIONS).map(|_| OnceLock::new()).collect(),
             partition_count: AtomicU32::new(0),
@@ -203,7 +272,7 @@ impl Producer {
                 config.buffer_max_bytes,
                 config.buffer_max_records,
             )),
-            metrics: Arc::new(Metrics::default()),
+            metrics,
             limits: BatchLimits {
                 max_records: config.batch_max_records,
                 max_bytes: config.batch_max_bytes,
@@ -211,19 +280,32 @@ impl Producer {
                 message_timeout: config.message_timeout,
             },
             compression: config.compression,
+            // Without idempotence a retried batch could overtake the one after it.
+            max_in_flight: if config.idempotence {
+                config.max_in_flight.min(MAX_IN_FLIGHT_IDEMPOTENT)
+            } else {
+                1
+            },
+            retry_backoff: config.retry_backoff,
+            close_senders: std::sync::Mutex::new(Some(Box::new(move || router.close()))),
         });
-        for (partition, sink) in sinks.into_iter().enumerate() {
-            shared.add_partition(partition, sink);
+        for partition in 0..partitions {
+            shared.add_partition(partition, &side);
         }
-        Self {
+        let refresher = tokio::spawn(refresh_partitions(
+            Arc::downgrade(&shared),
+            side,
+            config.metadata_refresh,
+        ));
+        Ok(Self {
             shared,
             partitioner: config.partitioner,
             keyless_counter: AtomicU32::new(0),
             batch_max_bytes: config.batch_max_bytes,
             buffer_max_bytes: config.buffer_max_bytes,
             closed: AtomicBool::new(false),
-            refresher: std::sync::Mutex::new(None),
-        }
+            refresher: std::sync::Mutex::new(Some(refresher)),
+        })
     }
 
     /// Number of partitions events are spread over.
@@ -343,6 +425,15 @@ impl Producer {
         for handle in handles {
             let _ = handle.await;
         }
+        if let Some(close_senders) = self
+            .shared
+            .close_senders
+            .lock()
+            .expect("not poisoned")
+            .take()
+        {
+            close_senders();
+        }
     }
 
     /// The counters as of now.
@@ -359,12 +450,11 @@ impl Drop for Producer {
     }
 }
 
-/// Every `interval`, reads the topic's partition count and starts workers for partitions
+/// Every `interval`, reads the topic's metadata and starts workers for partitions
 /// added since (Kafka partitions are only ever added). Ends when the producer is gone.
-async fn refresh_partitions(
+async fn refresh_partitions<C: Cluster>(
     shared: std::sync::Weak<Shared>,
-    client: rskafka::client::Client,
-    topic: String,
+    side: SendSide<C>,
     interval: std::time::Duration,
 ) {
     loop {
@@ -372,25 +462,17 @@ async fn refresh_partitions(
         let Some(shared) = shared.upgrade() else {
             return;
         };
+        if let Err(e) = side.router.refresh(side.router.generation()).await {
+            tracing::warn!(error = %e, "metadata refresh failed");
+            continue;
+        }
         let known = shared.partition_count.load(Ordering::Acquire);
-        let now = match connect::partition_count(&client, &topic).await {
-            Ok(n) => n.min(MAX_PARTITIONS as u32),
-            Err(e) => {
-                tracing::warn!(%topic, error = %e, "partition count refresh failed");
-                continue;
-            }
-        };
+        let now = (side.router.partition_count() as u32).min(MAX_PARTITIONS as u32);
         for partition in known..now {
-            match connect::partition_client(&client, &topic, partition as i32).await {
-                Ok(sink) => shared.add_partition(partition as usize, sink),
-                Err(e) => {
-                    tracing::warn!(%topic, partition, error = %e, "cannot start new partition");
-                    break;
-                }
-            }
+            shared.add_partition(partition as usize, &side);
         }
         if now > known {
-            tracing::info!(%topic, from = known, to = shared.partition_count.load(Ordering::Acquire), "partitions added");
+            tracing::info!(from = known, to = now, "partitions added");
         }
     }
 }

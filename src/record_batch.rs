@@ -24,6 +24,38 @@ use crate::record::{EVENT_TYPE_HEADER, EncodedEvent};
 const HEADER_BYTES: usize = 61;
 /// The CRC (CRC-32C) covers everything from the attributes to the end.
 const CRC_START: usize = 21;
+/// Where the idempotent producer's fields sit in the header: producerId i64,
+/// producerEpoch i16, baseSequence i32.
+const PRODUCER_ID_AT: usize = 43;
+const PRODUCER_EPOCH_AT: usize = 51;
+const BASE_SEQUENCE_AT: usize = 53;
+
+/// Who wrote a batch, for the broker's duplicate and order checks: the idempotent
+/// producer's id and epoch, and the sequence number of the batch's first record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub base_sequence: i32,
+}
+
+/// Writes the stamp into an encoded batch's header and sets its CRC again. Batches
+/// are stamped when first sent, not when built, and stamped anew after an epoch bump.
+pub fn stamp(batch: &mut [u8], stamp: Stamp) {
+    batch[PRODUCER_ID_AT..PRODUCER_ID_AT + 8].copy_from_slice(&stamp.producer_id.to_be_bytes());
+    batch[PRODUCER_EPOCH_AT..PRODUCER_EPOCH_AT + 2]
+        .copy_from_slice(&stamp.producer_epoch.to_be_bytes());
+    batch[BASE_SEQUENCE_AT..BASE_SEQUENCE_AT + 4]
+        .copy_from_slice(&stamp.base_sequence.to_be_bytes());
+    let crc = crc32c::crc32c(&batch[CRC_START..]);
+    batch[CRC_START - 4..CRC_START].copy_from_slice(&crc.to_be_bytes());
+}
+
+/// The sequence number after a batch of `records` starting at `base`: Kafka's
+/// sequences wrap from i32::MAX to 0.
+pub fn next_sequence(base: i32, records: usize) -> i32 {
+    ((i64::from(base) + records as i64) % (i64::from(i32::MAX) + 1)) as i32
+}
 
 /// A closed batch in wire form: the bytes of a produce request's record set.
 #[derive(Debug)]
@@ -161,6 +193,40 @@ mod tests {
             event_type: "USER_LOGIN",
             timestamp_ms: 1_700_000_000_000 + n * 10,
         }
+    }
+
+    /// A stamped batch still reads back (CRC valid) and carries the producer's fields.
+    #[test]
+    fn stamped_batches_carry_the_producer_and_a_valid_crc() {
+        use rskafka::protocol::record::RecordBatch;
+        use rskafka::protocol::traits::ReadType;
+        let mut builder = BatchBuilder::new();
+        builder.push(&event(1));
+        builder.push(&event(2));
+        let mut batch = builder.finish(CompressionCodec::Zstd).unwrap();
+        for (id, epoch, seq) in [(4000, 0, 0), (4001, 7, i32::MAX - 1)] {
+            stamp(
+                &mut batch.bytes,
+                Stamp {
+                    producer_id: id,
+                    producer_epoch: epoch,
+                    base_sequence: seq,
+                },
+            );
+            let read = RecordBatch::read(&mut std::io::Cursor::new(&batch.bytes)).unwrap();
+            assert_eq!(
+                (read.producer_id, read.producer_epoch, read.base_sequence),
+                (id, epoch, seq)
+            );
+        }
+    }
+
+    #[test]
+    fn sequences_wrap_after_i32_max() {
+        assert_eq!(next_sequence(0, 10), 10);
+        assert_eq!(next_sequence(i32::MAX - 1, 1), i32::MAX);
+        assert_eq!(next_sequence(i32::MAX - 1, 2), 0);
+        assert_eq!(next_sequence(i32::MAX, 5), 4);
     }
 
     #[test]

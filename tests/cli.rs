@@ -86,6 +86,63 @@ async fn no_command_sends_one_sample_of_each_event_type_and_prints_offsets() {
     );
 }
 
+/// Ports of the fresh broker below, apart from every other test's.
+const FRESH_PORT: u16 = 19492;
+const FRESH_CONTROLLER_PORT: u16 = 19493;
+
+#[tokio::test]
+async fn no_command_on_a_fresh_broker_creates_the_default_topic_but_no_other() {
+    if common::client_or_skip("cli-fresh").await.is_none() {
+        return; // no broker, so no Kafka installation to start a fresh one from
+    }
+    let broker =
+        common::fault::OwnedBroker::start("cli-fresh", FRESH_PORT, FRESH_CONTROLLER_PORT, &[])
+            .await;
+    let fresh = |args: &[&str]| {
+        bin()
+            .env("KAFKA_BROKER", broker.address())
+            .env_remove("KAFKA_TOPIC")
+            .args(args)
+            .output()
+            .expect("the binary runs")
+    };
+    let out = fresh(&[]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(
+        stdout.contains("4 of 4 sample events delivered"),
+        "{stdout}"
+    );
+    let config = kafka_producer::config::ConnectionConfig {
+        brokers: vec![broker.address()],
+        ..Default::default()
+    };
+    let client = kafka_producer::connect::connect(&config, std::time::Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(
+        kafka_producer::connect::partition_count(&client, kafka_producer::config::DEFAULT_TOPIC)
+            .await
+            .unwrap(),
+        kafka_producer::config::DEFAULT_TOPIC_PARTITIONS as u32
+    );
+    assert_eq!(
+        reader::read_all(&client, kafka_producer::config::DEFAULT_TOPIC)
+            .await
+            .unwrap()
+            .len(),
+        4
+    );
+
+    let out = fresh(&["--topic", "not.the.default"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("topic 'not.the.default' does not exist"),
+        "{stderr}"
+    );
+}
+
 #[tokio::test]
 async fn produce_count_prints_a_json_summary_and_verify_finds_every_event() {
     let Some(_client) = common::client_or_skip("cli-produce").await else {
@@ -259,17 +316,27 @@ async fn verify_fails_on_a_duplicated_event() {
 fn invalid_option_values_fail_before_connecting_with_exit_code_2() {
     // Port 1 on loopback refuses connections: reaching it would print a cluster error.
     for (args, expected) in [
-        (vec!["--compression", "brotli", "produce"], "--compression"),
+        (vec!["produce", "--compression", "brotli"], "--compression"),
         (
-            vec!["--buffer-max-bytes", "12XB", "produce"],
+            vec!["produce", "--buffer-max-bytes", "12XB"],
             "--buffer-max-bytes",
         ),
         (
-            vec!["--batch-max-messages", "0", "produce"],
-            "batch-max-messages 0",
+            vec!["produce", "--batch-max-messages", "0"],
+            "--batch-max-records",
         ),
-        (vec!["--partitioner", "random", "produce"], "--partitioner"),
+        (vec!["produce", "--partitioner", "random"], "--partitioner"),
         (vec!["produce", "--rate=0"], "--rate"),
+        (
+            vec![
+                "produce",
+                "--batch-max-bytes",
+                "1MiB",
+                "--buffer-max-bytes",
+                "1000KiB",
+            ],
+            "--buffer-max-bytes (KAFKA_BUFFER_MAX_BYTES) 1024000 is out of range",
+        ),
     ] {
         let out = bin()
             .env("KAFKA_BROKER", "127.0.0.1:1")
@@ -391,12 +458,8 @@ async fn sigint_stops_producing_flushes_and_prints_the_summary() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    wait_for_records(&client, &topic).await;
+    signal(&child, "INT");
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let summary = json_summary(&out);
@@ -408,6 +471,239 @@ async fn sigint_stops_producing_flushes_and_prints_the_summary() {
     );
     let stored = reader::read_all(&client, &topic).await.unwrap();
     assert_eq!(stored.len() as u64, summary["delivered"].as_u64().unwrap());
+}
+
+/// Waits until the topic holds a record: the producer is past connecting and sending.
+async fn wait_for_records(client: &rskafka::client::Client, topic: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while reader::read_all(client, topic).await.unwrap().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no record reached {topic} in 30 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+fn signal(child: &std::process::Child, name: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{name}");
+}
+
+fn endless_produce(topic: &str) -> std::process::Child {
+    bin()
+        .args([
+            "--topic",
+            topic,
+            "produce",
+            "--duration",
+            "0",
+            "--rate",
+            "2000",
+            "--summary",
+            "json",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn sigterm_flushes_like_sigint_and_a_second_signal_exits_at_once_with_130() {
+    let Some(client) = common::client_or_skip("cli-sigterm").await else {
+        return;
+    };
+    let topic = common::unique_topic("cli-sigterm");
+    common::create_topic(&client, &topic, 3).await;
+    let child = endless_produce(&topic);
+    wait_for_records(&client, &topic).await;
+    signal(&child, "TERM");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let summary = json_summary(&out);
+    assert_eq!(summary["interrupted"], true, "{summary}");
+    assert_eq!(summary["delivered"], summary["sent"], "{summary}");
+
+    // Two signals at once: the first starts the flush, the second ends the process.
+    let child = endless_produce(&topic);
+    wait_for_records(&client, &topic).await;
+    let status = Command::new("sh")
+        .args(["-c", &format!("kill -INT {0}; kill -TERM {0}", child.id())])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
+}
+
+#[tokio::test]
+async fn events_not_delivered_in_time_end_the_run_with_exit_code_1() {
+    let Some(client) = common::client_or_skip("cli-undelivered").await else {
+        return;
+    };
+    let topic = common::unique_topic("cli-undelivered");
+    common::create_topic(&client, &topic, 3).await;
+    // Batches wait for the 15 min linger, so every event but the last few outlives its
+    // 1 ms message timeout while queued.
+    let out = run(&[
+        "--topic",
+        &topic,
+        "produce",
+        "--count",
+        "50",
+        "--rate",
+        "500",
+        "--linger",
+        "15m",
+        "--message-timeout",
+        "1ms",
+        "--summary",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let summary = json_summary(&out);
+    let failed = summary["failed"].as_u64().unwrap();
+    assert!(failed > 0, "{summary}");
+    assert_eq!(
+        failed + summary["delivered"].as_u64().unwrap(),
+        50,
+        "{summary}"
+    );
+    assert!(
+        text(&out.stderr).contains("failed: message timed out while queued"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// CRC-32 (IEEE, reflected, as zlib's `crc32()`), one bit at a time: an oracle written
+/// apart from the partitioner's.
+fn crc32_bitwise(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &byte in data {
+        crc ^= u32::from(byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+#[tokio::test]
+async fn consistent_random_puts_each_key_on_crc32_of_it_modulo_the_partitions() {
+    let Some(client) = common::client_or_skip("cli-consistent").await else {
+        return;
+    };
+    assert_eq!(
+        crc32_bitwise(b"123456789"),
+        0xcbf4_3926,
+        "the oracle itself"
+    );
+    let topic = common::unique_topic("cli-consistent");
+    common::create_topic(&client, &topic, 5).await;
+    let out = run(&[
+        "--topic",
+        &topic,
+        "produce",
+        "--partitioner",
+        "consistent_random",
+        "--count",
+        "300",
+        "--users",
+        "50",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stored = reader::read_all(&client, &topic).await.unwrap();
+    assert_eq!(stored.len(), 300);
+    for record in &stored {
+        let key = record
+            .key
+            .as_deref()
+            .expect("every event has a user id key");
+        assert_eq!(
+            record.partition as u32,
+            crc32_bitwise(key) % 5,
+            "key {}",
+            String::from_utf8_lossy(key)
+        );
+    }
+}
+
+#[tokio::test]
+async fn create_topic_makes_the_partitions_asked_for() {
+    let Some(client) = common::client_or_skip("cli-partitions").await else {
+        return;
+    };
+    let topic = common::unique_topic("cli-partitions");
+    let out = run(&[
+        "--topic",
+        &topic,
+        "produce",
+        "--create-topic",
+        "--partitions",
+        "5",
+        "--count",
+        "10",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        kafka_producer::connect::partition_count(&client, &topic)
+            .await
+            .unwrap(),
+        5
+    );
+}
+
+#[tokio::test]
+async fn verify_fails_on_a_count_other_than_expected_and_consume_on_a_record_that_is_no_event() {
+    let Some(client) = common::client_or_skip("cli-unclean").await else {
+        return;
+    };
+    let topic = common::unique_topic("cli-unclean");
+    common::create_topic(&client, &topic, 1).await;
+    let out = run_with_stdin(
+        &["--topic", &topic, "produce", "--input", "-"],
+        &(sample_lines(3).join("\n") + "\n"),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = run(&["--topic", &topic, "verify", "--expect", "4"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stderr).contains("expected 4 distinct event ids, found 3"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // A record whose value is not a UserEvent (a field 1 with wire type 7 does not decode).
+    let partition = kafka_producer::connect::partition_client(&client, &topic, 0)
+        .await
+        .unwrap();
+    let record = rskafka::record::Record {
+        key: None,
+        value: Some(vec![0x0f, 0xff, 0xff]),
+        headers: Default::default(),
+        timestamp: kafka_producer::record::timestamp_from_millis(1_700_000_000_000),
+    };
+    partition
+        .produce(
+            vec![record],
+            rskafka::client::partition::Compression::NoCompression,
+        )
+        .await
+        .unwrap();
+    let out = run(&["--topic", &topic, "consume"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("offset 3: not a UserEvent"), "{stderr}");
+    assert_eq!(text(&out.stdout).lines().count(), 3, "the three events");
 }
 
 #[tokio::test]
@@ -458,11 +754,11 @@ async fn unusable_input_ends_with_one_line_and_exit_code_4() {
         &[
             "--topic",
             &topic,
+            "produce",
             "--batch-max-bytes",
             "2000",
             "--buffer-max-bytes",
             "1MiB",
-            "produce",
             "--input",
             "-",
         ],

@@ -203,6 +203,24 @@ fn compose_defines_the_kafka_and_producer_services() {
 }
 
 #[test]
+fn compose_runs_the_kafka_version_the_scripts_run() {
+    let pom = read("scripts/kafka/pom.xml");
+    let version = pom
+        .split_once("<kafka.version>")
+        .and_then(|(_, rest)| rest.split_once("</kafka.version>"))
+        .map(|(version, _)| version.trim().to_string())
+        .expect("scripts/kafka/pom.xml names <kafka.version>");
+    let image = Compose::load()
+        .scalar(&["services", "kafka", "image"])
+        .expect("the kafka service names its image");
+    assert_eq!(
+        image,
+        format!("apache/kafka:{version}"),
+        "docker compose and scripts/kafka.sh must run the same Kafka"
+    );
+}
+
+#[test]
 fn producer_starts_only_once_kafka_is_healthy() {
     let compose = Compose::load();
     assert_eq!(

@@ -1,63 +1,136 @@
-//! The engine's timing rules, with the network edge (`PartitionSink`) mocked and tokio's
-//! clock paused, so linger, caps, expiry and backpressure are checked exactly, not with
-//! sleeps. Everything else is tested against a real broker in the other test files.
+//! The engine's timing rules, with the network edge (`Cluster` / `BrokerLink`) mocked
+//! and tokio's clock paused, so linger, caps, expiry, pipelining and backpressure are
+//! checked exactly, not with sleeps. Everything else is tested against a real broker in
+//! the other test files.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use kafka_producer::cluster::{
+    Answers, BrokerLink, Cluster, LinkError, PartitionAnswer, PartitionBatch, ProducerIdentity,
+};
 use kafka_producer::event::{EventType, UserEvent};
 use kafka_producer::record::EncodedEvent;
-use kafka_producer::record_batch::EncodedBatch;
-use kafka_producer::sink::{PartitionSink, SinkError};
 use kafka_producer::{DeliveryError, Producer, ProducerConfig, SendError};
+use rskafka::client::error::ProtocolError;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
-/// A partition that records each batch it is given and answers as told.
+/// Every batch the mock broker was given: when, which partition, how many records.
+type Log = Arc<Mutex<Vec<(Instant, i32, usize)>>>;
+
+/// One broker leading every partition; it records each batch it is given and answers
+/// as told.
 #[derive(Clone)]
-struct MockSink {
-    log: Arc<Mutex<Vec<(Instant, usize)>>>,
-    /// Each produce call waits for one permit: no permits = a stalled broker.
+struct MockCluster {
+    partitions: usize,
+    log: Log,
+    /// Each request's answer waits for one permit: no permits = a stalled broker.
     gate: Arc<Semaphore>,
-    next_offset: Arc<Mutex<i64>>,
+    next_offset: Arc<Mutex<Vec<i64>>>,
     refuse: bool,
+    /// Requests written and not yet answered, and the most seen at once.
+    in_flight: Arc<Mutex<(usize, usize)>>,
+    /// The partitions of each request, in the order written.
+    requests: Arc<Mutex<Vec<Vec<i32>>>>,
 }
 
-impl MockSink {
-    fn open() -> Self {
-        Self::with_permits(Semaphore::MAX_PERMITS)
+impl MockCluster {
+    fn open(partitions: usize) -> Self {
+        Self::with_permits(partitions, Semaphore::MAX_PERMITS)
     }
-    fn with_permits(permits: usize) -> Self {
+    fn with_permits(partitions: usize, permits: usize) -> Self {
         Self {
+            partitions,
             log: Arc::default(),
             gate: Arc::new(Semaphore::new(permits)),
-            next_offset: Arc::default(),
+            next_offset: Arc::new(Mutex::new(vec![0; partitions])),
             refuse: false,
+            in_flight: Arc::default(),
+            requests: Arc::default(),
         }
     }
     fn batch_sizes(&self) -> Vec<usize> {
-        self.log.lock().unwrap().iter().map(|(_, n)| *n).collect()
-    }
-}
-
-impl PartitionSink for MockSink {
-    async fn produce(&self, batch: EncodedBatch) -> Result<Vec<i64>, SinkError> {
         self.log
             .lock()
             .unwrap()
-            .push((Instant::now(), batch.records));
-        self.gate.acquire().await.unwrap().forget();
-        if self.refuse {
-            return Err(SinkError {
-                message: "MessageTooLarge".into(),
-                may_have_been_written: false,
+            .iter()
+            .map(|(_, _, n)| *n)
+            .collect()
+    }
+    fn most_in_flight(&self) -> usize {
+        self.in_flight.lock().unwrap().1
+    }
+}
+
+/// The record count field of a v2 record batch header.
+fn record_count(batch: &[u8]) -> usize {
+    i32::from_be_bytes(batch[57..61].try_into().unwrap()) as usize
+}
+
+impl BrokerLink for MockCluster {
+    async fn produce(&self, batches: Vec<PartitionBatch>) -> Result<Answers, LinkError> {
+        let now = Instant::now();
+        self.requests
+            .lock()
+            .unwrap()
+            .push(batches.iter().map(|b| b.partition).collect());
+        let mut answers = Vec::new();
+        for b in &batches {
+            let records = record_count(&b.records);
+            self.log.lock().unwrap().push((now, b.partition, records));
+            let mut next = self.next_offset.lock().unwrap();
+            let base = next[b.partition as usize];
+            next[b.partition as usize] += records as i64;
+            answers.push(PartitionAnswer {
+                partition: b.partition,
+                error: self.refuse.then_some(ProtocolError::MessageTooLarge),
+                base_offset: if self.refuse { -1 } else { base },
             });
         }
-        let mut next = self.next_offset.lock().unwrap();
-        let offsets = (*next..*next + batch.records as i64).collect();
-        *next += batch.records as i64;
-        Ok(offsets)
+        {
+            let mut in_flight = self.in_flight.lock().unwrap();
+            in_flight.0 += 1;
+            in_flight.1 = in_flight.1.max(in_flight.0);
+        }
+        let gate = Arc::clone(&self.gate);
+        let in_flight = Arc::clone(&self.in_flight);
+        Ok(Box::pin(async move {
+            gate.acquire().await.unwrap().forget();
+            in_flight.lock().unwrap().0 -= 1;
+            Ok(answers)
+        }))
     }
+
+    fn abandon(&self, _reason: &'static str) {}
+}
+
+impl Cluster for MockCluster {
+    type Link = MockCluster;
+
+    async fn leaders(&self) -> Result<Vec<Option<i32>>, LinkError> {
+        Ok(vec![Some(1); self.partitions])
+    }
+
+    async fn connect(&self, _broker: i32) -> Result<MockCluster, LinkError> {
+        Ok(self.clone())
+    }
+
+    async fn init_producer_id(
+        &self,
+        current: Option<ProducerIdentity>,
+    ) -> Result<ProducerIdentity, LinkError> {
+        Ok(ProducerIdentity {
+            id: 1000,
+            epoch: current.map_or(0, |c| c.epoch + 1),
+        })
+    }
+}
+
+async fn producer(config: &ProducerConfig, cluster: &MockCluster) -> Producer {
+    Producer::with_cluster(config, cluster.clone())
+        .await
+        .unwrap()
 }
 
 fn event(n: usize) -> UserEvent {
@@ -82,8 +155,8 @@ fn config() -> ProducerConfig {
 /// Linger is honoured to tokio's timer tick: with the clock paused, timers fire exactly
 /// on time, so the batch goes out one tick (1 ms) before its deadline, and not earlier.
 async fn open_batch_is_sent_when_linger_elapses_not_before() {
-    let sink = MockSink::open();
-    let producer = Producer::with_sinks(&config(), vec![sink.clone()]);
+    let sink = MockCluster::open(1);
+    let producer = producer(&config(), &sink).await;
     let start = Instant::now();
     let mut reports = Vec::new();
     for n in 0..3 {
@@ -100,19 +173,19 @@ async fn open_batch_is_sent_when_linger_elapses_not_before() {
     }
     let log = sink.log.lock().unwrap().clone();
     assert_eq!(log.len(), 1);
-    assert_eq!(log[0].1, 3);
+    assert_eq!(log[0].2, 3);
     assert_eq!(log[0].0 - start, Duration::from_millis(4));
 }
 
 #[tokio::test(start_paused = true)]
 async fn batch_closes_at_the_record_cap() {
-    let sink = MockSink::open();
+    let sink = MockCluster::open(1);
     let cfg = ProducerConfig {
         batch_max_records: 10,
         linger: Duration::from_secs(60),
         ..config()
     };
-    let producer = Producer::with_sinks(&cfg, vec![sink.clone()]);
+    let producer = producer(&cfg, &sink).await;
     let mut reports = Vec::new();
     for n in 0..25 {
         reports.push(producer.send(&event(n)).await.unwrap());
@@ -126,13 +199,13 @@ async fn batch_closes_at_the_record_cap() {
 
 #[tokio::test(start_paused = true)]
 async fn batch_closes_before_it_would_exceed_the_byte_cap() {
-    let sink = MockSink::open();
+    let sink = MockCluster::open(1);
     let cfg = ProducerConfig {
         batch_max_bytes: 1_000,
         linger: Duration::from_secs(60),
         ..config()
     };
-    let producer = Producer::with_sinks(&cfg, vec![sink.clone()]);
+    let producer = producer(&cfg, &sink).await;
     let size = EncodedEvent::new(&event(0)).size();
     for n in 0..40 {
         drop(producer.send(&event(n)).await.unwrap());
@@ -150,12 +223,14 @@ async fn batch_closes_before_it_would_exceed_the_byte_cap() {
 
 #[tokio::test(start_paused = true)]
 async fn stalled_broker_times_out_in_flight_and_queued_events_separately() {
-    let sink = MockSink::with_permits(0);
+    let sink = MockCluster::with_permits(1, 0);
+    // Without idempotence one batch per partition is in flight; the next one waits.
     let cfg = ProducerConfig {
         batch_max_records: 2,
+        idempotence: false,
         ..config()
     };
-    let producer = Producer::with_sinks(&cfg, vec![sink.clone()]);
+    let producer = producer(&cfg, &sink).await;
     let start = Instant::now();
     let mut reports = Vec::new();
     for n in 0..4 {
@@ -199,7 +274,7 @@ async fn stalled_broker_times_out_in_flight_and_queued_events_separately() {
 
 #[tokio::test(start_paused = true)]
 async fn full_buffer_makes_try_send_fail_and_send_wait_until_reports_free_room() {
-    let sink = MockSink::with_permits(0);
+    let sink = MockCluster::with_permits(1, 0);
     let size = EncodedEvent::new(&event(0)).size();
     let cfg = ProducerConfig {
         batch_max_bytes: 1_000,
@@ -207,7 +282,7 @@ async fn full_buffer_makes_try_send_fail_and_send_wait_until_reports_free_room()
         message_timeout: Duration::from_secs(60),
         ..config()
     };
-    let producer = Arc::new(Producer::with_sinks(&cfg, vec![sink.clone()]));
+    let producer = Arc::new(producer(&cfg, &sink).await);
     let room = (1_000 + size) / size;
     let mut reports = Vec::new();
     for n in 0..room {
@@ -240,9 +315,9 @@ async fn full_buffer_makes_try_send_fail_and_send_wait_until_reports_free_room()
 
 #[tokio::test(start_paused = true)]
 async fn refused_batch_reports_rejected_and_not_written() {
-    let mut sink = MockSink::open();
+    let mut sink = MockCluster::open(1);
     sink.refuse = true;
-    let producer = Producer::with_sinks(&config(), vec![sink]);
+    let producer = producer(&config(), &sink).await;
     let report = producer.send(&event(1)).await.unwrap();
     let error = report.await.unwrap_err();
     assert!(
@@ -255,13 +330,14 @@ async fn refused_batch_reports_rejected_and_not_written() {
 
 #[tokio::test(start_paused = true)]
 async fn event_larger_than_the_batch_cap_is_refused_with_size_and_limit() {
-    let producer = Producer::with_sinks(
+    let producer = producer(
         &ProducerConfig {
             batch_max_bytes: 1_000,
             ..config()
         },
-        vec![MockSink::open()],
-    );
+        &MockCluster::open(1),
+    )
+    .await;
     let mut big = event(1);
     big.user_id = "x".repeat(2_000);
     let error = producer.send(&big).await.unwrap_err();
@@ -278,12 +354,12 @@ async fn event_larger_than_the_batch_cap_is_refused_with_size_and_limit() {
 
 #[tokio::test(start_paused = true)]
 async fn close_delivers_everything_accepted_then_refuses_new_events() {
-    let sink = MockSink::open();
+    let sink = MockCluster::open(2);
     let cfg = ProducerConfig {
         linger: Duration::from_secs(60),
         ..config()
     };
-    let producer = Producer::with_sinks(&cfg, vec![sink.clone(), sink.clone()]);
+    let producer = producer(&cfg, &sink).await;
     let mut reports = Vec::new();
     for n in 0..10 {
         reports.push(producer.send(&event(n)).await.unwrap());
@@ -302,12 +378,12 @@ async fn close_delivers_everything_accepted_then_refuses_new_events() {
 
 #[tokio::test(start_paused = true)]
 async fn flush_waits_for_reports_of_everything_sent_before_it() {
-    let sink = MockSink::open();
+    let sink = MockCluster::open(1);
     let cfg = ProducerConfig {
         linger: Duration::from_secs(60),
         ..config()
     };
-    let producer = Producer::with_sinks(&cfg, vec![sink.clone()]);
+    let producer = producer(&cfg, &sink).await;
     let start = Instant::now();
     for n in 0..7 {
         drop(producer.send(&event(n)).await.unwrap());
@@ -318,4 +394,85 @@ async fn flush_waits_for_reports_of_everything_sent_before_it() {
         Instant::now() - start < Duration::from_millis(1),
         "flush ignored linger"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn idempotent_partition_pipelines_up_to_max_in_flight_batches_and_keeps_their_order() {
+    let sink = MockCluster::with_permits(1, 0);
+    let cfg = ProducerConfig {
+        batch_max_records: 1,
+        message_timeout: Duration::from_secs(60),
+        ..config()
+    };
+    let producer = producer(&cfg, &sink).await;
+    let mut reports = Vec::new();
+    for n in 0..8 {
+        reports.push(producer.send(&event(n)).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Until the broker has acknowledged one batch of the partition it has no sequence
+    // state for the producer there and would take a later batch first: one at a time.
+    assert_eq!(
+        sink.batch_sizes().len(),
+        1,
+        "one batch before the first ack"
+    );
+    sink.gate.add_permits(1);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        sink.batch_sizes().len(),
+        6,
+        "then five batches on the wire, no more"
+    );
+    assert_eq!(sink.most_in_flight(), 5);
+    sink.gate.add_permits(100);
+    for (n, report) in reports.into_iter().enumerate() {
+        assert_eq!(report.await.unwrap().offset, n as i64, "in order");
+    }
+    assert_eq!(sink.batch_sizes().len(), 8, "nothing sent twice");
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_idempotence_a_partition_has_one_batch_in_flight() {
+    let sink = MockCluster::with_permits(1, 0);
+    let cfg = ProducerConfig {
+        batch_max_records: 1,
+        idempotence: false,
+        message_timeout: Duration::from_secs(60),
+        ..config()
+    };
+    let producer = producer(&cfg, &sink).await;
+    let mut reports = Vec::new();
+    for n in 0..3 {
+        reports.push(producer.send(&event(n)).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(sink.batch_sizes().len(), 1);
+    sink.gate.add_permits(100);
+    for report in reports {
+        report.await.unwrap();
+    }
+    assert_eq!(sink.most_in_flight(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_request_carries_one_batch_of_every_partition_with_records() {
+    let sink = MockCluster::open(4);
+    let producer = producer(&config(), &sink).await;
+    let mut reports = Vec::new();
+    for n in 0..200 {
+        reports.push(producer.send(&event(n)).await.unwrap());
+    }
+    for report in reports {
+        report.await.unwrap();
+    }
+    let requests = sink.requests.lock().unwrap().clone();
+    assert_eq!(requests.len(), 1, "{requests:?}");
+    let mut partitions = requests[0].clone();
+    partitions.sort();
+    let mut with_records: Vec<i32> = sink.log.lock().unwrap().iter().map(|e| e.1).collect();
+    with_records.sort();
+    with_records.dedup();
+    assert!(with_records.len() > 1, "the keys cover several partitions");
+    assert_eq!(partitions, with_records);
 }

@@ -2,15 +2,16 @@
 //! (scripts/kafka.sh cluster; every node a broker and a controller), a topic with
 //! replication factor 3 and min.insync.replicas=2, and while a steady load runs, the
 //! leader of partition 0 is killed with SIGKILL. The producer must follow the new leader
-//! (rskafka refreshes metadata on NotLeaderOrFollower and on a broken connection), and
-//! nothing acknowledged may be lost: acks=all means every in-sync replica had it, and one
-//! of those is the new leader. The killed node is started again and rejoins the ISR
+//! (it reads the metadata again on NotLeaderOrFollower and on a broken connection, and
+//! hands the partition's batches to the new leader's sender), nothing acknowledged may
+//! be lost (acks=all means every in-sync replica had it, and one of those is the new
+//! leader), and with idempotence nothing may be stored twice or out of order. The killed node is started again and rejoins the ISR
 //! before the next round kills the leader again.
 //!
 //! A last round freezes the leader (SIGSTOP) instead: a hung broker keeps its connections
-//! open and never answers, so the producer must give up on it by itself (it drops the
-//! connection when a batch times out in flight, and metadata requests time out) and
-//! move to the new leader while the load goes on.
+//! open and never answers, so the producer must give up on it by itself (a produce
+//! request unanswered within the request timeout drops the connection, and metadata
+//! requests time out) and move to the new leader while the load goes on.
 //!
 //! Runs under `make test` (three more JVMs, about 2 minutes); `make test-cluster` runs it alone.
 
@@ -240,6 +241,7 @@ async fn run(round: u64) {
         started.elapsed().as_secs_f64()
     );
     verdict.assert_promise(&label);
+    verdict.assert_no_duplicates(&label);
     assert_eq!(
         verdict.acknowledged, LOAD_EVENTS,
         "{label}: the {MESSAGE_TIMEOUT:?} timeout outlasts a leader election, so every event must be acknowledged\n{verdict}"
@@ -347,6 +349,7 @@ async fn freeze_round() {
         last_quarter.len(),
     );
     verdict.assert_promise(label);
+    verdict.assert_no_duplicates(label);
     assert!(
         late_failures.is_empty(),
         "{label}: {} of the last {} events failed, more than 10 s after the leader froze: \

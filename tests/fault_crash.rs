@@ -5,7 +5,11 @@
 //! - A: the message timeout (60 s) outlasts the outage: every event is acknowledged and
 //!   every acknowledged event is in the topic at its reported offset.
 //! - B: the default 5 s timeout, and the broker stays down until some event has timed
-//!   out: every event gets one report, and the reports agree with the topic.
+//!   out: every event gets one report, the reports agree with the topic, and delivery
+//!   resumes once the broker is back.
+//!
+//! In both, with idempotence on (the default), no event is stored twice and each
+//! partition stores its events in the order they were sent.
 //!
 //! A single broker with acks=all acknowledges a batch once it is in the page cache; a
 //! process kill (not a machine crash) keeps the page cache, so acknowledged data survives
@@ -30,6 +34,8 @@ const LOAD_EVENTS: usize = 300_000;
 const LOAD_RATE_PER_S: u64 = 75_000;
 /// The broker is killed once this many events are acknowledged: well inside the run.
 const KILL_AFTER_DELIVERED: u64 = 60_000;
+/// Events sent after the run, once the broker is back: all must be acknowledged.
+const RESUMED_AFTER_RESTART: usize = 10_000;
 /// Case A's message timeout: longer than kill + restart (about 5 s) on a busy machine.
 const LONG_MESSAGE_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -110,7 +116,9 @@ async fn run(broker: &OwnedBroker, round: u64, case: Case) {
     let outage = killed_at.elapsed();
 
     let to_kill = killed_at - started;
-    let (reports, runtime_lag) = load.finish(&producer, Duration::from_secs(240)).await;
+    let (reports, runtime_lag) = load
+        .finish_with_tail(&producer, Duration::from_secs(240), RESUMED_AFTER_RESTART)
+        .await;
     let finished = started.elapsed();
     let mut verdict = verify(&client_of(broker).await, &topic, &reports).await;
     verdict.max_runtime_lag = runtime_lag;
@@ -122,20 +130,26 @@ async fn run(broker: &OwnedBroker, round: u64, case: Case) {
         started.elapsed().as_secs_f64()
     );
     verdict.assert_promise(&label);
+    verdict.assert_no_duplicates(&label);
+
+    // Delivery resumes: the events sent after the load, once the broker is back,
+    // are all acknowledged.
+    let tail = &reports[reports.len() - RESUMED_AFTER_RESTART..];
+    let failed_tail = tail.iter().filter(|r| r.outcome.is_err()).count();
+    assert_eq!(
+        failed_tail, 0,
+        "{label}: {failed_tail} of the {RESUMED_AFTER_RESTART} events sent after the broker came back failed\n{verdict}"
+    );
     match case {
         Case::OutageShorterThanTimeout => assert_eq!(
-            verdict.acknowledged, LOAD_EVENTS,
+            verdict.acknowledged,
+            LOAD_EVENTS + RESUMED_AFTER_RESTART,
             "{label}: the timeout outlasts the outage, so every event must be acknowledged\n{verdict}"
         ),
         Case::OutageLongerThanTimeout => {
             assert!(
                 verdict.failures() > 0,
                 "{label}: the outage outlasted the timeout, yet nothing failed\n{verdict}"
-            );
-            assert!(
-                verdict.max_report_delay <= timeout + Duration::from_secs(5),
-                "{label}: a report came {:?} after acceptance, timeout {timeout:?}\n{verdict}",
-                verdict.max_report_delay
             );
         }
     }

@@ -4,12 +4,12 @@
 
 mod common;
 
+use std::collections::HashMap;
 use std::process::Command;
-use std::sync::atomic::AtomicU32;
 use std::time::{Duration, Instant};
 
 use kafka_producer::generator::Generator;
-use kafka_producer::partitioner::Partitioner;
+use kafka_producer::partitioner::{murmur2, to_positive};
 use kafka_producer::{Producer, reader};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -53,20 +53,50 @@ async fn partitions_added_while_producing_receive_events_after_the_refresh() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
-    let counter = AtomicU32::new(0);
-    let mut after = Vec::new();
+    let mut reported = HashMap::new();
     for i in 0..2000 {
         let event = generator.next_event(10_000 + i);
-        let expected = Partitioner::Murmur2.partition(event.user_id.as_bytes(), 4, &counter);
-        after.push((expected, producer.send(&event).await.unwrap()));
+        let report = producer.send(&event).await.unwrap();
+        reported.insert(event.event_id, report);
     }
-    let mut on_new_partitions = 0;
-    for (expected, report) in after {
+    let mut reported_at = HashMap::new();
+    for (event_id, report) in reported {
         let delivered = report.await.unwrap();
-        assert_eq!(delivered.partition as u32, expected);
-        on_new_partitions += usize::from(delivered.partition >= 2);
+        reported_at.insert(event_id, (delivered.partition, delivered.offset));
     }
-    assert!(on_new_partitions > 0, "no event reached partitions 2 or 3");
     producer.close().await;
-    assert_eq!(reader::read_all(&client, &topic).await.unwrap().len(), 3000);
+
+    // What the topic holds: each event sent after the growth is where its report says, on
+    // Kafka's murmur2 partition of its key over 4 partitions (murmur2 checked against
+    // Kafka's and librdkafka's own test vectors in src/partitioner.rs).
+    let stored = reader::read_all(&client, &topic).await.unwrap();
+    assert_eq!(stored.len(), 3000);
+    let mut checked = 0;
+    let mut on_new_partitions = 0;
+    for record in &stored {
+        let event = record.decode().unwrap();
+        let Some(&at) = reported_at.get(&event.event_id) else {
+            continue; // sent before the growth
+        };
+        assert_eq!(
+            (record.partition, record.offset),
+            at,
+            "event {} is not where its report says",
+            event.event_id
+        );
+        let key = record.key.as_deref().expect("the user id is the key");
+        assert_eq!(
+            record.partition as u32,
+            to_positive(murmur2(key)) % 4,
+            "key {}",
+            event.user_id
+        );
+        checked += 1;
+        on_new_partitions += usize::from(record.partition >= 2);
+    }
+    assert_eq!(
+        checked, 2000,
+        "every event sent after the growth was read back"
+    );
+    assert!(on_new_partitions > 0, "no event reached partitions 2 or 3");
 }

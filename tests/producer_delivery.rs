@@ -95,17 +95,32 @@ async fn two_hundred_thousand_events_are_stored_once_unchanged_at_their_reported
         "the stored event ids are exactly the sent ones"
     );
 
-    // What the broker wrote, per its own log dump tool.
+    // What the broker wrote, per its own log dump tool: zstd batches of at most
+    // 10,000 records, each with the producer's id, sequences contiguous per partition.
     let mut total = 0;
     let mut batches = 0;
+    let mut producers = std::collections::HashSet::new();
     for partition in 0..3 {
-        for batch in common::dump_batches(&topic, partition) {
+        let stored = common::dump_batches(&topic, partition);
+        let epochs = common::assert_idempotent_batches(&stored, &format!("partition {partition}"));
+        assert_eq!(
+            epochs.len(),
+            1,
+            "partition {partition}: one epoch, no bump: {epochs:?}"
+        );
+        producers.extend(epochs);
+        for batch in stored {
             assert_eq!(batch.codec, "zstd", "partition {partition}: {batch:?}");
             assert!(batch.count <= 10_000, "partition {partition}: {batch:?}");
             total += batch.count;
             batches += 1;
         }
     }
+    assert_eq!(
+        producers.len(),
+        1,
+        "one producer id and epoch for all partitions: {producers:?}"
+    );
     assert_eq!(total, 200_000, "records counted in the log segments");
     assert!(
         batches < 200_000 / 100,

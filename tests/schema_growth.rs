@@ -39,8 +39,23 @@ fn write_if_changed(path: &Path, contents: &[u8]) {
     }
 }
 
+/// Makes `to` a copy of `from`: changed files rewritten, files `from` no longer has
+/// removed (a module moved to another file would otherwise be found twice).
 fn copy(from: &Path, to: &Path) {
     if from.is_dir() {
+        if let Ok(entries) = std::fs::read_dir(to) {
+            for entry in entries {
+                let entry = entry.unwrap();
+                if !from.join(entry.file_name()).exists() {
+                    let path = entry.path();
+                    if path.is_dir() {
+                        std::fs::remove_dir_all(&path).unwrap();
+                    } else {
+                        std::fs::remove_file(&path).unwrap();
+                    }
+                }
+            }
+        }
         for entry in std::fs::read_dir(from).unwrap() {
             let entry = entry.unwrap();
             copy(&entry.path(), &to.join(entry.file_name()));

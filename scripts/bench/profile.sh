@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # =============================================================================
-# scripts/bench/profile.sh: where ours spends its CPU (issue 5). Run by
+# scripts/bench/profile.sh: where ours spends its CPU. Run by
 # `make bench-profile`.
 #
 # Samples `vs-librdkafka <side>` (default: ours) with perf's software clock

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # =============================================================================
-# scripts/bench/sizes.sh: the seed's size and codec claims, measured (issue 5).
+# scripts/bench/sizes.sh: the seed's size and codec claims, measured.
 # Run by `make bench-sizes` (which first builds target/release/kafka-producer
 # and starts the local broker).
 #

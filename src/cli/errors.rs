@@ -45,7 +45,10 @@ impl fmt::Display for CliError {
 
 impl From<ConfigError> for CliError {
     fn from(e: ConfigError) -> Self {
-        Self::usage(e.to_string())
+        Self::usage(format!(
+            "invalid value for {}",
+            super::options::in_flag_terms(&e.to_string())
+        ))
     }
 }
 
@@ -63,6 +66,12 @@ impl From<StartError> for CliError {
         match e {
             StartError::Config(e) => e.into(),
             StartError::Connect(e) => e.into(),
+            e @ StartError::Idempotence(_) => Self {
+                code: ExitCode::Cluster,
+                message: format!(
+                    "{e}; the CLI turns it off with --idempotence false (KAFKA_IDEMPOTENCE=false)"
+                ),
+            },
         }
     }
 }

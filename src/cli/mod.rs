@@ -11,7 +11,7 @@ mod source;
 mod summary;
 mod verify;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 pub use errors::{CliError, ExitCode};
 use options::{ConnectionArgs, EngineArgs};
@@ -26,9 +26,6 @@ use options::{ConnectionArgs, EngineArgs};
 pub struct Cli {
     #[command(flatten)]
     connection: ConnectionArgs,
-
-    #[command(flatten)]
-    engine: EngineArgs,
 
     #[command(subcommand)]
     command: Option<Command>,
@@ -58,13 +55,46 @@ enum Command {
     Schema(schema_cmd::SchemaCommand),
 }
 
+/// The command line's definition: the derived one, with the ranges of `consume`'s own
+/// numbers, so that every number is checked as it is parsed, before anything connects.
+pub fn command() -> clap::Command {
+    Cli::command().mut_subcommand("consume", |consume| {
+        consume
+            .mut_arg("partition", |arg| {
+                arg.value_parser(options::integer_in(0..=i32::MAX))
+            })
+            .mut_arg("count", |arg| {
+                arg.value_parser(options::integer_in(1..=u64::MAX))
+            })
+    })
+}
+
+/// Parses the process's arguments; a bad one prints clap's error and exits with 2.
+pub fn parse() -> Cli {
+    Cli::from_arg_matches(&command().get_matches()).unwrap_or_else(|e| e.exit())
+}
+
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     match cli.command {
-        None => samples::run(&cli.connection, &cli.engine).await,
-        Some(Command::Produce(args)) => produce::run(&cli.connection, &cli.engine, args).await,
-        Some(Command::Consume(args)) => consume::run(&cli.connection, &cli.engine, args).await,
-        Some(Command::Verify(args)) => verify::run(&cli.connection, &cli.engine, args).await,
+        None => {
+            let engine = EngineArgs::from_env().map_err(|e| {
+                // clap's first line, without its "error: " and the --help hint below it.
+                let text = e.to_string();
+                let first = text.lines().next().unwrap_or_default();
+                CliError::usage(format!(
+                    "{} (from the environment)",
+                    first.strip_prefix("error: ").unwrap_or(first)
+                ))
+            })?;
+            samples::run(&cli.connection, &engine).await
+        }
+        Some(Command::Produce(args)) => produce::run(&cli.connection, args).await,
+        Some(Command::Consume(args)) => {
+            // consume reads with the connection settings only: the engine's are defaults.
+            consume::run(&cli.connection, &EngineArgs::defaults(), args).await
+        }
+        Some(Command::Verify(args)) => verify::run(&cli.connection, args).await,
         Some(Command::Schema(command)) => schema_cmd::run(command),
     }
 }

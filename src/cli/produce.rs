@@ -4,50 +4,68 @@
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
+use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
+use kafka_producer::config::{self, ProducerConfig};
 use kafka_producer::json_lines::ParseOptions;
+use kafka_producer::producer::MAX_PARTITIONS;
 use kafka_producer::{DeliveryFuture, Producer, SendError, connect};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::options::{ConnectionArgs, EngineArgs};
-use super::source;
+use super::options::{ConnectionArgs, EngineArgs, Span, duration_in, integer_in};
+use super::source::{self, Item};
 use super::summary::Summary;
 use super::{CliError, ExitCode};
 
+/// Generated events when neither --count, --duration nor --input says otherwise.
+const DEFAULT_COUNT: u64 = 1000;
+/// Size of the generated user population unless --users says otherwise.
+const DEFAULT_USERS: u64 = 100_000;
+/// `--rate`, in events per second: from one event per 1,000 s to far beyond any broker.
+const RATE_RANGE: RangeInclusive<f64> = 0.001..=100_000_000.0;
+/// `--duration`: 0 (until stopped) to a year.
+const DURATION_RANGE: RangeInclusive<Duration> = Duration::ZERO..=Duration::from_secs(365 * 86_400);
+/// Failure reasons printed on stderr at the end, at most.
+const FAILURES_SHOWN: usize = 5;
+
 #[derive(Debug, Args)]
 pub struct ProduceArgs {
+    #[command(flatten)]
+    engine: EngineArgs,
+
     /// Number of generated events (default 1000 unless --duration or --input is given).
-    #[arg(long)]
+    #[arg(long, help_heading = "Source", value_parser = integer_in(1..=u64::MAX))]
     count: Option<u64>,
 
-    /// Generate for this long, e.g. 30s, 5m; 0 means until stopped (Ctrl-C / SIGTERM).
-    #[arg(long, value_parser = parse_duration)]
-    duration: Option<Duration>,
+    /// Generate for this long, e.g. 30s, 5m (a bare number is seconds); 0 means until stopped (Ctrl-C / SIGTERM).
+    #[arg(long, help_heading = "Source", value_parser = duration_in(DURATION_RANGE, "s"))]
+    duration: Option<Span>,
 
     /// Events per second at most (default: as fast as the broker takes them).
-    #[arg(long, env = "PRODUCE_RATE")]
+    #[arg(long, env = "PRODUCE_RATE", help_heading = "Source", value_parser = rate_in(RATE_RANGE))]
     rate: Option<f64>,
 
     /// Size of the generated user population (distinct keys).
-    #[arg(long, default_value_t = 100_000)]
+    #[arg(long, help_heading = "Source", default_value_t = DEFAULT_USERS,
+          value_parser = integer_in(1..=u64::MAX))]
     users: u64,
 
     /// Seed of the generator: the same seed gives the same events (default: from the clock,
     /// so two runs never repeat event ids).
-    #[arg(long)]
+    #[arg(long, help_heading = "Source", value_parser = integer_in(0..=u64::MAX))]
     seed: Option<u64>,
 
     /// Read JSON lines (one UserEvent each, protobuf JSON mapping) from FILE, or - for stdin.
-    #[arg(long, conflicts_with_all = ["count", "duration", "users", "seed"])]
+    #[arg(long, help_heading = "Source", conflicts_with_all = ["count", "duration", "users", "seed"])]
     input: Option<PathBuf>,
 
     /// Report bad input lines on stderr and keep going, instead of stopping at the first.
-    #[arg(long)]
+    #[arg(long, help_heading = "Source")]
     skip_invalid: bool,
 
     /// Drop JSON fields the schema does not have, instead of refusing the line.
@@ -55,19 +73,21 @@ pub struct ProduceArgs {
     ignore_unknown_fields: bool,
 
     /// Create the topic first if it does not exist.
-    #[arg(long)]
+    #[arg(long, help_heading = "Topic creation")]
     create_topic: bool,
 
     /// Partitions of a topic created by --create-topic.
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, help_heading = "Topic creation", default_value_t = config::DEFAULT_TOPIC_PARTITIONS,
+          value_parser = integer_in(1..=MAX_PARTITIONS as i32))]
     partitions: i32,
 
     /// Replication factor of a topic created by --create-topic.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, help_heading = "Topic creation", default_value_t = config::DEFAULT_REPLICATION_FACTOR,
+          value_parser = integer_in(1..=i16::MAX))]
     replication_factor: i16,
 
     /// How to print the final summary.
-    #[arg(long, value_enum, default_value_t = SummaryFormat::Text)]
+    #[arg(long, help_heading = "Output", value_enum, default_value_t = SummaryFormat::Text)]
     summary: SummaryFormat,
 }
 
@@ -77,27 +97,23 @@ enum SummaryFormat {
     Json,
 }
 
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let t = text.trim();
-    let split = t
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(t.len());
-    let (number, unit) = t.split_at(split);
-    let n: f64 = number
-        .parse()
-        .map_err(|_| format!("'{text}' is not a duration (examples: 30s, 5m, 1h, 500ms, 0)"))?;
-    let secs = match unit {
-        "" | "s" => n,
-        "ms" => n / 1000.0,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => {
-            return Err(format!(
-                "'{text}' has an unknown unit '{unit}' (allowed: ms, s, m, h)"
-            ));
-        }
-    };
-    Ok(Duration::from_secs_f64(secs))
+/// A clap value parser: a finite number of events per second within `range`.
+fn rate_in(
+    range: RangeInclusive<f64>,
+) -> impl Fn(&str) -> Result<f64, String> + Clone + Send + Sync + 'static {
+    move |text| {
+        text.trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|rate| range.contains(rate))
+            .ok_or_else(|| {
+                format!(
+                    "must be a number of events per second in {}..={}",
+                    range.start(),
+                    range.end()
+                )
+            })
+    }
 }
 
 /// Tallies of the delivery reports, made by the collector task.
@@ -107,55 +123,31 @@ struct Reports {
     first_failures: Vec<String>,
 }
 
-pub async fn run(
-    connection: &ConnectionArgs,
-    engine: &EngineArgs,
-    args: ProduceArgs,
-) -> Result<ExitCode, CliError> {
-    let config = engine.to_config(connection)?;
-    if let Some(rate) = args.rate
-        && !(rate > 0.0 && rate.is_finite())
-    {
-        return Err(CliError::usage(format!(
-            "invalid value for --rate: {rate} (must be > 0)"
-        )));
-    }
-    if args.partitions < 1 {
-        return Err(CliError::usage(
-            "invalid value for --partitions: must be at least 1",
-        ));
-    }
-    let input = match &args.input {
-        None => None,
-        Some(path) if path.as_os_str() == "-" => Some(source::Input::Stdin),
-        Some(path) => Some(source::Input::File(std::fs::File::open(path).map_err(
-            |e| CliError::usage(format!("cannot open --input {}: {e}", path.display())),
-        )?)),
-    };
+/// How the reading loop ended.
+#[derive(Debug, Default)]
+struct Outcome {
+    invalid_lines: u64,
+    /// Stopped early: a signal, or the first bad line.
+    interrupted: bool,
+    /// The bad line (or event) that stopped the run, as the error will print it.
+    bad_input: Option<String>,
+}
 
+pub async fn run(connection: &ConnectionArgs, args: ProduceArgs) -> Result<ExitCode, CliError> {
+    let config = args.engine.to_config(connection)?;
+    let input = open_input(args.input.as_ref())?;
+    let stop = stop_signal()?;
     if args.create_topic {
-        let client = connect::connect(&config.connection, config.message_timeout).await?;
-        let created = connect::create_topic_if_missing(
-            &client,
-            &config.topic,
-            args.partitions,
-            args.replication_factor,
-        )
-        .await?;
-        if created {
-            tracing::info!(topic = %config.topic, partitions = args.partitions, "created topic");
-            wait_for_topic(&client, &config.topic).await?;
-        }
+        create_topic(&config, args.partitions, args.replication_factor).await?;
     }
     let topic = config.topic.clone();
     let producer = Arc::new(Producer::connect(config).await?);
 
     let until = match args.duration {
-        Some(d) if d.is_zero() => None,
-        Some(d) => Some(Instant::now() + d),
-        None => None,
+        Some(Span(d)) if !d.is_zero() => Instant::now().checked_add(d),
+        _ => None,
     };
-    let mut items = match input {
+    let items = match input {
         Some(input) => source::json_lines(
             input,
             ParseOptions {
@@ -166,85 +158,22 @@ pub async fn run(
             let count = match (args.count, args.duration) {
                 (Some(n), _) => Some(n),
                 (None, Some(_)) => None,
-                (None, None) => Some(1000),
+                (None, None) => Some(DEFAULT_COUNT),
             };
-            source::generator(
-                args.seed.unwrap_or_else(|| source::now_ms() as u64),
-                args.users,
-                count,
-            )
+            let seed = args.seed.unwrap_or_else(|| source::now_ms() as u64);
+            source::generator(seed, args.users, count)
         }
     };
 
     let (report_tx, report_rx) = mpsc::unbounded_channel::<Vec<DeliveryFuture>>();
     let collector = tokio::spawn(collect_reports(report_rx));
-    let stop = stop_signal();
     let terminal = std::io::stderr().is_terminal();
     let progress = spawn_progress(Arc::clone(&producer), terminal);
-
     let start = Instant::now();
-    let mut pacer = args.rate.map(Pacer::new);
-    let mut invalid_lines = 0u64;
-    let mut interrupted = false;
-    let mut bad_input: Option<String> = None;
 
-    'read: loop {
-        let chunk = tokio::select! {
-            biased;
-            _ = stop.notified() => { interrupted = true; break 'read; }
-            _ = sleep_until_opt(until) => break 'read,
-            chunk = items.recv() => match chunk { Some(c) => c, None => break 'read },
-        };
-        let mut reports = Vec::with_capacity(chunk.len());
-        for item in chunk {
-            let event = match item {
-                Ok(event) => event,
-                Err(error) => {
-                    invalid_lines += 1;
-                    if args.skip_invalid {
-                        eprintln!("skipped {error}");
-                        continue;
-                    }
-                    bad_input = Some(error.to_string());
-                    break;
-                }
-            };
-            if let Some(pacer) = &mut pacer {
-                pacer.wait().await;
-            }
-            if until.is_some_and(|u| Instant::now() >= u) {
-                break;
-            }
-            match producer.send(&event).await {
-                Ok(report) => reports.push(report),
-                Err(error @ SendError::TooLarge { .. }) => {
-                    invalid_lines += 1;
-                    let message = format!("event {}: {error}", event.event_id);
-                    if args.skip_invalid {
-                        eprintln!("skipped {message}");
-                        continue;
-                    }
-                    bad_input = Some(message);
-                    break;
-                }
-                Err(error) => {
-                    bad_input = Some(error.to_string());
-                    break;
-                }
-            }
-        }
-        let _ = report_tx.send(reports);
-        if bad_input.is_some() {
-            interrupted = true;
-            break;
-        }
-        if until.is_some_and(|u| Instant::now() >= u) {
-            break;
-        }
-    }
-    drop(items); // stops the source thread
+    let outcome = send_all(&producer, items, &args, until, &stop, report_tx).await;
+
     producer.close().await;
-    drop(report_tx);
     let reports = collector
         .await
         .expect("the report collector does not panic");
@@ -252,24 +181,145 @@ pub async fn run(
     if terminal {
         eprint!("\r\x1b[2K");
     }
+    let summary = print_summary(&producer, &topic, &reports, &outcome, start, args.summary);
+    exit_code(&producer, &summary, &outcome, args.input.as_ref())
+}
 
-    let metrics = producer.metrics();
+/// Opens `--input`: a file, or stdin for `-`.
+fn open_input(input: Option<&PathBuf>) -> Result<Option<source::Input>, CliError> {
+    Ok(match input {
+        None => None,
+        Some(path) if path.as_os_str() == "-" => Some(source::Input::Stdin),
+        Some(path) => Some(source::Input::File(std::fs::File::open(path).map_err(
+            |e| CliError::usage(format!("cannot open --input {}: {e}", path.display())),
+        )?)),
+    })
+}
+
+/// Creates the configured topic unless it exists, and waits until the broker serves it.
+pub(super) async fn create_topic(
+    config: &ProducerConfig,
+    partitions: i32,
+    replication_factor: i16,
+) -> Result<(), CliError> {
+    let client = connect::connect(&config.connection, config.message_timeout).await?;
+    let created =
+        connect::create_topic_if_missing(&client, &config.topic, partitions, replication_factor)
+            .await?;
+    if created {
+        tracing::info!(topic = %config.topic, partitions, "created topic");
+        wait_for_topic(&client, &config.topic).await?;
+    }
+    Ok(())
+}
+
+/// Reads the source and sends each event (paced to `--rate`), handing the delivery reports
+/// to the collector, until the source ends, `until` passes, a signal arrives, or a bad line
+/// stops the run.
+async fn send_all(
+    producer: &Producer,
+    mut items: mpsc::Receiver<Vec<Item>>,
+    args: &ProduceArgs,
+    until: Option<Instant>,
+    stop: &tokio::sync::Notify,
+    report_tx: mpsc::UnboundedSender<Vec<DeliveryFuture>>,
+) -> Outcome {
+    let mut pacer = args.rate.map(Pacer::new);
+    let mut outcome = Outcome::default();
+    let past_until = || until.is_some_and(|u| Instant::now() >= u);
+    loop {
+        let chunk = tokio::select! {
+            biased;
+            _ = stop.notified() => { outcome.interrupted = true; break; }
+            _ = sleep_until_opt(until) => break,
+            chunk = items.recv() => match chunk { Some(c) => c, None => break },
+        };
+        let mut reports = Vec::with_capacity(chunk.len());
+        for item in chunk {
+            let event = match item {
+                Ok(event) => event,
+                Err(error) => {
+                    outcome.invalid_lines += 1;
+                    if args.skip_invalid {
+                        eprintln!("skipped {error}");
+                        continue;
+                    }
+                    outcome.bad_input = Some(error.to_string());
+                    break;
+                }
+            };
+            if let Some(pacer) = &mut pacer {
+                pacer.wait().await;
+            }
+            if past_until() {
+                break;
+            }
+            match producer.send(&event).await {
+                Ok(report) => reports.push(report),
+                Err(error @ SendError::TooLarge { .. }) => {
+                    outcome.invalid_lines += 1;
+                    let message = format!("event {}: {error}", event.event_id);
+                    if args.skip_invalid {
+                        eprintln!("skipped {message}");
+                        continue;
+                    }
+                    outcome.bad_input = Some(message);
+                    break;
+                }
+                Err(error) => {
+                    outcome.bad_input = Some(error.to_string());
+                    break;
+                }
+            }
+        }
+        let _ = report_tx.send(reports);
+        if outcome.bad_input.is_some() {
+            outcome.interrupted = true;
+            break;
+        }
+        if past_until() {
+            break;
+        }
+    }
+    outcome
+}
+
+/// Prints the first failures on stderr and the summary on stdout.
+fn print_summary(
+    producer: &Producer,
+    topic: &str,
+    reports: &Reports,
+    outcome: &Outcome,
+    start: Instant,
+    format: SummaryFormat,
+) -> Summary {
     let summary = Summary::new(
-        &topic,
-        &metrics,
+        topic,
+        &producer.metrics(),
         reports.failed_by_reason.clone(),
-        invalid_lines,
-        interrupted,
+        outcome.invalid_lines,
+        outcome.interrupted,
         start.elapsed(),
     );
     for failure in &reports.first_failures {
         eprintln!("failed: {failure}");
     }
-    match args.summary {
+    match format {
         SummaryFormat::Json => println!("{}", summary.to_json()),
         SummaryFormat::Text => println!("{}", summary.to_text()),
     }
-    if let Some(message) = bad_input {
+    summary
+}
+
+/// The run's exit code: bad input (4) first, then an input with no events (4), then any
+/// event not delivered (1).
+fn exit_code(
+    producer: &Producer,
+    summary: &Summary,
+    outcome: &Outcome,
+    input: Option<&PathBuf>,
+) -> Result<ExitCode, CliError> {
+    if let Some(message) = &outcome.bad_input {
         return Err(CliError {
             code: ExitCode::BadInput,
             message: format!(
@@ -278,10 +328,10 @@ pub async fn run(
             ),
         });
     }
-    if let Some(path) = &args.input
+    if let Some(path) = input
         && summary.sent == 0
-        && invalid_lines == 0
-        && !interrupted
+        && outcome.invalid_lines == 0
+        && !outcome.interrupted
     {
         // Nothing to send is almost always a wrong file or an empty pipe upstream.
         return Err(CliError {
@@ -292,6 +342,7 @@ pub async fn run(
             ),
         });
     }
+    let metrics = producer.metrics();
     if summary.failed > 0 || metrics.delivered != metrics.accepted {
         return Ok(ExitCode::Failures);
     }
@@ -308,7 +359,7 @@ async fn collect_reports(mut rx: mpsc::UnboundedReceiver<Vec<DeliveryFuture>>) -
                     .failed_by_reason
                     .entry(error.reason().to_string())
                     .or_default() += 1;
-                if reports.first_failures.len() < 5 {
+                if reports.first_failures.len() < FAILURES_SHOWN {
                     reports.first_failures.push(error.to_string());
                 }
             }
@@ -319,7 +370,7 @@ async fn collect_reports(mut rx: mpsc::UnboundedReceiver<Vec<DeliveryFuture>>) -
 
 /// A newly created topic's partitions may not be servable for a moment.
 async fn wait_for_topic(client: &rskafka::client::Client, topic: &str) -> Result<(), CliError> {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + config::TOPIC_READY_TIMEOUT;
     loop {
         match connect::partition_count(client, topic).await {
             Ok(_) => return Ok(()),
@@ -330,17 +381,23 @@ async fn wait_for_topic(client: &rskafka::client::Client, topic: &str) -> Result
 }
 
 /// Notified on the first SIGINT/SIGTERM; a second one exits the process at once (130).
-fn stop_signal() -> Arc<tokio::sync::Notify> {
+/// The handlers are in place when this returns, so a signal that arrives while the
+/// producer still connects stops the run as soon as it can read.
+fn stop_signal() -> Result<Arc<tokio::sync::Notify>, CliError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let install = |kind: SignalKind, name: &str| {
+        signal(kind).map_err(|e| CliError::usage(format!("cannot handle {name}: {e}")))
+    };
+    let mut interrupt = install(SignalKind::interrupt(), "SIGINT")?;
+    let mut terminate = install(SignalKind::terminate(), "SIGTERM")?;
     let notify = Arc::new(tokio::sync::Notify::new());
     let stop = Arc::clone(&notify);
     tokio::spawn(async move {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler installs");
         let mut signals = 0;
         loop {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
             }
             signals += 1;
             if signals == 1 {
@@ -351,7 +408,7 @@ fn stop_signal() -> Arc<tokio::sync::Notify> {
             }
         }
     });
-    notify
+    Ok(notify)
 }
 
 async fn sleep_until_opt(until: Option<Instant>) {

@@ -1,7 +1,9 @@
 //! The run without a command, as the original `cargo run`: a few sample events, one of
-//! each type, sent and flushed, and where each one was stored.
+//! each type, sent and flushed, and where each one was stored. The default topic is
+//! created when missing, so that this works on a fresh local broker; another topic must exist.
 
 use kafka_producer::Producer;
+use kafka_producer::config;
 use kafka_producer::generator::sample_events;
 use kafka_producer::record::event_type_name;
 
@@ -10,6 +12,14 @@ use super::{CliError, ExitCode};
 
 pub async fn run(connection: &ConnectionArgs, engine: &EngineArgs) -> Result<ExitCode, CliError> {
     let config = engine.to_config(connection)?;
+    if config.topic == config::DEFAULT_TOPIC {
+        super::produce::create_topic(
+            &config,
+            config::DEFAULT_TOPIC_PARTITIONS,
+            config::DEFAULT_REPLICATION_FACTOR,
+        )
+        .await?;
+    }
     let topic = config.topic.clone();
     let producer = Producer::connect(config).await?;
     let events = sample_events(super::source::now_ms());

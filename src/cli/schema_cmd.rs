@@ -17,10 +17,10 @@ pub enum SchemaCommand {
     },
     /// Print a ConfigMap with the proto file(s), as `kubectl create configmap --from-file=proto/ --dry-run=client -o yaml`.
     Configmap {
-        /// ConfigMap name.
-        #[arg(long, default_value = "protobuf-schemas")]
+        /// ConfigMap name (a DNS-1123 subdomain).
+        #[arg(long, default_value = schema::CONFIGMAP_NAME)]
         name: String,
-        /// Namespace to put in the metadata.
+        /// Namespace to put in the metadata (a DNS-1123 label).
         #[arg(long)]
         namespace: Option<String>,
     },
@@ -55,7 +55,9 @@ pub fn run(command: SchemaCommand) -> Result<ExitCode, CliError> {
             }
         }
         SchemaCommand::Configmap { name, namespace } => {
-            print!("{}", schema::configmap(&name, namespace.as_deref()));
+            let yaml = schema::configmap(&name, namespace.as_deref())
+                .map_err(|e| CliError::usage(format!("invalid value for --{}: {e}", e.field)))?;
+            print!("{yaml}");
             Ok(ExitCode::Success)
         }
     }

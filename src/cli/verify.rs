@@ -3,15 +3,15 @@
 //! records, or a count that differs from `--expect`.
 
 use clap::Args;
-use kafka_producer::{connect, reader};
+use kafka_producer::{config, connect, reader};
 
-use super::options::{ConnectionArgs, EngineArgs};
+use super::options::ConnectionArgs;
 use super::{CliError, ExitCode};
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
     /// Fail unless the topic holds exactly this many distinct event ids.
-    #[arg(long)]
+    #[arg(long, value_parser = super::options::integer_in(0..=u64::MAX))]
     expect: Option<u64>,
 
     /// Print the report as one JSON object.
@@ -19,21 +19,19 @@ pub struct VerifyArgs {
     json: bool,
 }
 
-pub async fn run(
-    connection: &ConnectionArgs,
-    engine: &EngineArgs,
-    args: VerifyArgs,
-) -> Result<ExitCode, CliError> {
-    let config = engine.to_config(connection)?;
-    let client = connect::connect(&config.connection, config.message_timeout).await?;
-    let v = reader::verify(&client, &config.topic).await?;
+pub async fn run(connection: &ConnectionArgs, args: VerifyArgs) -> Result<ExitCode, CliError> {
+    let settings = connection.to_config()?;
+    // Reads retry as long as the producer's default message timeout lets a send retry.
+    let client = connect::connect(&settings, config::DEFAULT_MESSAGE_TIMEOUT).await?;
+    let topic = &connection.topic;
+    let v = reader::verify(&client, topic).await?;
     let expectation_met = args.expect.is_none_or(|n| n == v.distinct_event_ids);
     if args.json {
         println!("{}", serde_json::to_string(&v).expect("serializes"));
     } else {
         println!(
             "topic {}: {} records, {} distinct event ids, {} duplicates, {} undecodable",
-            config.topic,
+            topic,
             v.records,
             v.distinct_event_ids,
             v.duplicates,

@@ -3,7 +3,7 @@
 //! are collected as they arrive, and the check of the delivery promise against what the
 //! topic holds afterwards.
 //!
-//! The promise checked (issue 7): every event `send` accepted gets exactly one report;
+//! The promise checked (RELIABILITY.md): every event `send` accepted gets exactly one report;
 //! every acknowledged event is in the topic at its reported partition and offset; no
 //! event reported "certainly not written" is in the topic; copies of an event can only
 //! come from retried in-flight requests, and are counted.
@@ -126,10 +126,27 @@ pub struct Report {
 /// A load in progress: the sending task, the collector of reports, and a probe of how
 /// late the runtime wakes a task (to tell a late report from a starved machine).
 pub struct RunningLoad {
-    sender: JoinHandle<usize>,
+    /// Ends with the count sent, and what sending more after the load needs.
+    sender: JoinHandle<(usize, Generator, ReportSender)>,
     collector: JoinHandle<Vec<Report>>,
     lag_probe: JoinHandle<()>,
     max_lag: Arc<std::sync::Mutex<Duration>>,
+}
+
+/// Where the sender hands each accepted event's report future to the collector.
+type ReportSender = mpsc::UnboundedSender<(u128, Instant, kafka_producer::DeliveryFuture)>;
+
+/// Sends one event and hands its report to the collector.
+async fn send_one(producer: &Producer, generator: &mut Generator, tx: &ReportSender, i: usize) {
+    let event = generator.next_event(now_ms());
+    let id = event_id(&event.event_id);
+    let report = producer
+        .send(&event)
+        .await
+        .unwrap_or_else(|e| panic!("send refused event {i}: {e}"));
+    if tx.send((id, Instant::now(), report)).is_err() {
+        panic!("report collector stopped");
+    }
 }
 
 /// How often the lag probe asks to be woken.
@@ -150,17 +167,9 @@ pub fn start_load(producer: Arc<Producer>, load: Load) -> RunningLoad {
                 let due = Duration::from_secs_f64(i as f64 / load.rate_per_s as f64);
                 tokio::time::sleep_until(start + due).await;
             }
-            let event = generator.next_event(now_ms());
-            let id = event_id(&event.event_id);
-            let report = producer
-                .send(&event)
-                .await
-                .unwrap_or_else(|e| panic!("send refused event {i}: {e}"));
-            if tx.send((id, Instant::now(), report)).is_err() {
-                panic!("report collector stopped");
-            }
+            send_one(&producer, &mut generator, &tx, i).await;
         }
-        load.events
+        (load.events, generator, tx)
     });
     let collector = tokio::spawn(async move {
         let mut reports = Vec::new();
@@ -200,11 +209,28 @@ impl RunningLoad {
     /// still queued), and returns the reports and the longest time the runtime was late
     /// waking a task; panics if that takes longer than `limit`.
     pub async fn finish(self, producer: &Producer, limit: Duration) -> (Vec<Report>, Duration) {
+        self.finish_with_tail(producer, limit, 0).await
+    }
+
+    /// Like `finish`, but once the load is all sent, sends `tail` more events as fast
+    /// as the producer takes them (their reports come last): to check that the producer
+    /// delivers again after a fault.
+    pub async fn finish_with_tail(
+        self,
+        producer: &Producer,
+        limit: Duration,
+        tail: usize,
+    ) -> (Vec<Report>, Duration) {
         let deadline = tokio::time::Instant::now() + limit;
-        let sent = tokio::time::timeout_at(deadline, self.sender)
+        let (mut sent, mut generator, tx) = tokio::time::timeout_at(deadline, self.sender)
             .await
             .expect("the load was not all sent in time")
             .expect("sender task");
+        for i in sent..sent + tail {
+            send_one(producer, &mut generator, &tx, i).await;
+        }
+        sent += tail;
+        drop(tx);
         tokio::time::timeout_at(deadline, producer.close())
             .await
             .expect("close did not complete in time");
@@ -275,6 +301,9 @@ pub struct Verdict {
     pub foreign_records: usize,
     /// Acknowledged events of one partition whose offsets do not grow in send order.
     pub out_of_order: usize,
+    /// Records read back (first copy of each event) that sit in their partition's log
+    /// before an event sent earlier: the stored order is not the send order.
+    pub stored_out_of_order: usize,
     pub records_in_topic: usize,
     pub max_report_delay: Duration,
     /// The longest the runtime was late waking a task during the load (set by the
@@ -313,6 +342,18 @@ impl Verdict {
             self.out_of_order, 0,
             "{context}: acknowledged offsets not in send order\n{self}"
         );
+        assert_eq!(
+            self.stored_out_of_order, 0,
+            "{context}: records stored out of send order within a partition\n{self}"
+        );
+    }
+
+    /// What idempotence adds: no event stored twice, whatever was retried.
+    pub fn assert_no_duplicates(&self, context: &str) {
+        assert_eq!(
+            self.duplicates, 0,
+            "{context}: events stored more than once with idempotence on\n{self}"
+        );
     }
 
     /// Failures of any reason.
@@ -326,8 +367,8 @@ impl std::fmt::Display for Verdict {
         write!(
             f,
             "events {} acknowledged {} failed {:?} lost {} misplaced {} not-written-found {} \
-             maybe-written-found {} duplicates {} foreign {} out-of-order {} records {} \
-             max-report-delay {:.1}s max-runtime-lag {:.1}s",
+             maybe-written-found {} duplicates {} foreign {} out-of-order {} \
+             stored-out-of-order {} records {} max-report-delay {:.1}s max-runtime-lag {:.1}s",
             self.events,
             self.acknowledged,
             self.failed,
@@ -338,6 +379,7 @@ impl std::fmt::Display for Verdict {
             self.duplicates,
             self.foreign_records,
             self.out_of_order,
+            self.stored_out_of_order,
             self.records_in_topic,
             self.max_report_delay.as_secs_f64(),
             self.max_runtime_lag.as_secs_f64(),
@@ -422,6 +464,24 @@ pub async fn verify(client: &Client, topic: &str, reports: &[Report]) -> Verdict
                 }
             }
         }
+    }
+    // Stored order: walk each partition's log in offset order, first copies only, and
+    // count records whose event was sent before the latest one seen so far.
+    let mut by_place: Vec<(i32, i64, usize)> = places
+        .iter()
+        .filter_map(|(id, at)| {
+            let first = at.iter().min_by_key(|(p, o)| (*p, *o))?;
+            Some((first.0, first.1, *reported.get(id)?))
+        })
+        .collect();
+    by_place.sort_unstable();
+    let mut latest_sent: HashMap<i32, usize> = HashMap::new();
+    for (partition, _, sent) in by_place {
+        let latest = latest_sent.entry(partition).or_insert(sent);
+        if sent < *latest {
+            verdict.stored_out_of_order += 1;
+        }
+        *latest = (*latest).max(sent);
     }
     verdict.foreign_records += places
         .iter()

@@ -44,7 +44,7 @@ pub async fn client_or_skip(test: &str) -> Option<Client> {
         Ok(client) => Some(client),
         Err(e) if broker_required() => {
             panic!(
-                "{test}: no Kafka broker at {} ({e}); run `make kafka-up`",
+                "{test}: no Kafka broker at {} ({e}); run `make test`, which starts this checkout's own",
                 broker()
             )
         }
@@ -102,19 +102,33 @@ pub fn config_for(topic: &str) -> ProducerConfig {
 pub struct DumpedBatch {
     pub count: u64,
     pub codec: String,
+    /// -1 for a batch written without idempotence.
+    pub producer_id: i64,
+    pub producer_epoch: i16,
+    pub base_sequence: i32,
+    pub last_sequence: i32,
 }
 
 /// The batches the broker stored for a partition, read from its log segments with
 /// Kafka's own DumpLogSegments (via scripts/kafka.sh dump-log).
 pub fn dump_batches(topic: &str, partition: i32) -> Vec<DumpedBatch> {
+    dump_batches_of("default", topic, partition)
+}
+
+/// The same, for a broker instance of scripts/kafka.sh (a fault test's own broker).
+pub fn dump_batches_of(instance: &str, topic: &str, partition: i32) -> Vec<DumpedBatch> {
     let out = Command::new(repo_root().join("scripts/kafka.sh"))
         .args(["dump-log", topic, &partition.to_string()])
+        .env("KAFKA_INSTANCE", instance)
         .output()
         .expect("scripts/kafka.sh runs");
     assert!(
         out.status.success(),
-        "dump-log failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+        "dump-log failed: {}(the log segments are read from this checkout's broker, {}; \
+         is the broker at {} that one? `make test` makes sure of it)",
+        String::from_utf8_lossy(&out.stderr),
+        kafka_root().display(),
+        broker()
     );
     let text = String::from_utf8_lossy(&out.stdout);
     text.lines()
@@ -122,8 +136,50 @@ pub fn dump_batches(topic: &str, partition: i32) -> Vec<DumpedBatch> {
         .map(|line| DumpedBatch {
             count: field(line, "count:").parse().expect("count is a number"),
             codec: field(line, "compresscodec:").to_string(),
+            producer_id: field(line, "producerId:").parse().expect("producerId"),
+            producer_epoch: field(line, "producerEpoch:")
+                .parse()
+                .expect("producerEpoch"),
+            base_sequence: field(line, "baseSequence:").parse().expect("baseSequence"),
+            last_sequence: field(line, "lastSequence:").parse().expect("lastSequence"),
         })
         .collect()
+}
+
+/// Checks what idempotence promises of one partition's stored batches: every batch
+/// carries a producer id, and within each producer id and epoch the base sequences
+/// follow on from the batch before (the first batch of an epoch starts at 0).
+/// Returns the epochs seen, in log order.
+pub fn assert_idempotent_batches(batches: &[DumpedBatch], context: &str) -> Vec<(i64, i16)> {
+    let mut epochs: Vec<(i64, i16)> = Vec::new();
+    let mut expected_next: Option<i32> = None;
+    for (i, b) in batches.iter().enumerate() {
+        assert!(
+            b.producer_id >= 0,
+            "{context}: batch {i} has no producer id: {b:?}"
+        );
+        let who = (b.producer_id, b.producer_epoch);
+        if epochs.last() != Some(&who) {
+            assert_eq!(
+                b.base_sequence, 0,
+                "{context}: batch {i} opens epoch {who:?} not at sequence 0: {b:?}"
+            );
+            epochs.push(who);
+        } else {
+            assert_eq!(
+                Some(b.base_sequence),
+                expected_next,
+                "{context}: batch {i} does not follow on from the one before: {b:?}"
+            );
+        }
+        assert_eq!(
+            i64::from(b.last_sequence) - i64::from(b.base_sequence) + 1,
+            b.count as i64,
+            "{context}: batch {i} sequences do not match its record count: {b:?}"
+        );
+        expected_next = Some(b.last_sequence.wrapping_add(1));
+    }
+    epochs
 }
 
 fn field<'a>(line: &'a str, name: &str) -> &'a str {

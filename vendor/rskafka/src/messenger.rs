@@ -21,7 +21,7 @@ use tokio::{
     io::{AsyncRead, AsyncWrite, AsyncWriteExt, WriteHalf},
     sync::{
         Mutex as AsyncMutex,
-        oneshot::{Sender, channel},
+        oneshot::{Receiver, Sender, channel},
     },
     task::JoinHandle,
 };
@@ -346,14 +346,39 @@ where
             .await
     }
 
-    async fn request_with_version_ranges<R>(
+    /// Writes the request to the connection and returns once it is written (requests
+    /// are written in the order of these calls' completion); the returned future then
+    /// resolves with the broker's answer. Pipelining callers await this in order, so
+    /// the broker, which handles a connection's requests one at a time, sees them in
+    /// that order. No request timeout applies to the answer: its caller bounds it.
+    pub async fn send_request<R>(
+        &self,
+        msg: R,
+    ) -> Result<
+        impl std::future::Future<Output = Result<R::ResponseBody, RequestError>> + Send + use<R, RW>,
+        RequestError,
+    >
+    where
+        R: RequestBody + Send + WriteVersionedType<Vec<u8>>,
+        R::ResponseBody: ReadVersionedType<Cursor<Vec<u8>>> + Send,
+    {
+        let (rx, body_api_version) = self.write_request(msg, &self.version_ranges).await?;
+        Ok(async move {
+            let response = rx.await.unwrap_or(Err(RequestError::Abandoned(
+                "connection dropped before the answer came",
+            )))?;
+            read_response::<R::ResponseBody>(response, R::API_KEY, body_api_version)
+        })
+    }
+
+    /// Registers the request under a new correlation id and writes it.
+    async fn write_request<R>(
         &self,
         msg: R,
         version_ranges: &HashMap<ApiKey, ApiVersionRange>,
-    ) -> Result<R::ResponseBody, RequestError>
+    ) -> Result<(Receiver<Result<Response, RequestError>>, ApiVersion), RequestError>
     where
         R: RequestBody + Send + WriteVersionedType<Vec<u8>>,
-        R::ResponseBody: ReadVersionedType<Cursor<Vec<u8>>>,
     {
         let body_api_version = version_ranges
             .get(&R::API_KEY)
@@ -394,6 +419,7 @@ where
             .write_versioned(&mut buf, header_version)
             .expect("Writing header to buffer should always work");
         msg.write_versioned(&mut buf, body_api_version)?;
+        drop(msg);
 
         let (tx, rx) = channel();
 
@@ -417,15 +443,29 @@ where
             }
         }
 
+        self.send_message(buf).await?;
+        cleanup_on_cancel.message_sent();
+        Ok((rx, body_api_version))
+    }
+
+    async fn request_with_version_ranges<R>(
+        &self,
+        msg: R,
+        version_ranges: &HashMap<ApiKey, ApiVersionRange>,
+    ) -> Result<R::ResponseBody, RequestError>
+    where
+        R: RequestBody + Send + WriteVersionedType<Vec<u8>>,
+        R::ResponseBody: ReadVersionedType<Cursor<Vec<u8>>>,
+    {
         let exchange = async {
-            self.send_message(buf).await?;
-            cleanup_on_cancel.message_sent();
-            rx.await.expect("Who closed this channel?!")
+            let (rx, version) = self.write_request(msg, version_ranges).await?;
+            let response = rx.await.expect("Who closed this channel?!")?;
+            Ok((response, version))
         };
         // Produce requests are bounded by their caller, which knows its message timeout
         // and abandons the connection (`poison`) when it gives up on one.
         let request_timeout = self.request_timeout.filter(|_| R::API_KEY != ApiKey::Produce);
-        let response = match request_timeout {
+        let exchanged = match request_timeout {
             None => exchange.await,
             Some(timeout) => match tokio::time::timeout(timeout, exchange).await {
                 Ok(response) => response,
@@ -436,22 +476,8 @@ where
                 }
             },
         };
-        let mut response = response?;
-        let body = R::ResponseBody::read_versioned(&mut response.data, body_api_version)?;
-
-        // check if we fully consumed the message, otherwise there might be a bug in our protocol code
-        let read_bytes = response.data.position();
-        let message_bytes = response.data.into_inner().len() as u64;
-        if read_bytes != message_bytes {
-            return Err(RequestError::TooMuchData {
-                message_size: message_bytes,
-                read: read_bytes,
-                api_key: R::API_KEY,
-                api_version: body_api_version,
-            });
-        }
-
-        Ok(body)
+        let (response, body_api_version) = exchanged?;
+        read_response::<R::ResponseBody>(response, R::API_KEY, body_api_version)
     }
 
     async fn send_message(&self, msg: Vec<u8>) -> Result<(), RequestError> {
@@ -683,6 +709,31 @@ fn match_versions(range_a: ApiVersionRange, range_b: ApiVersionRange) -> Option<
     } else {
         None
     }
+}
+
+/// Decodes a response body, checking that all of it was read.
+fn read_response<B>(
+    mut response: Response,
+    api_key: ApiKey,
+    body_api_version: ApiVersion,
+) -> Result<B, RequestError>
+where
+    B: ReadVersionedType<Cursor<Vec<u8>>>,
+{
+    let body = B::read_versioned(&mut response.data, body_api_version)?;
+
+    // check if we fully consumed the message, otherwise there might be a bug in our protocol code
+    let read_bytes = response.data.position();
+    let message_bytes = response.data.into_inner().len() as u64;
+    if read_bytes != message_bytes {
+        return Err(RequestError::TooMuchData {
+            message_size: message_bytes,
+            read: read_bytes,
+            api_key,
+            api_version: body_api_version,
+        });
+    }
+    Ok(body)
 }
 
 /// Helper that ensures that a request is removed when a request is cancelled before it was actually sent out.

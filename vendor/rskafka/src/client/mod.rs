@@ -11,6 +11,7 @@ use crate::{
     topic::Topic,
 };
 
+pub mod broker;
 pub mod consumer;
 pub mod controller;
 pub mod error;
@@ -185,6 +186,32 @@ impl Client {
             Arc::clone(&self.backoff_config),
         )
         .await
+    }
+
+    /// Opens a connection of its own to the broker with this id (as the last metadata
+    /// answer named it), for a caller that builds its own produce requests.
+    pub async fn broker_client(&self, broker_id: i32) -> Result<broker::BrokerClient> {
+        broker::BrokerClient::connect(&self.brokers, broker_id).await
+    }
+
+    /// The current leader of each partition of `topic`, from a fresh metadata answer.
+    pub async fn topic_leaders(&self, topic: &str) -> Result<broker::TopicLeaders> {
+        broker::topic_leaders(&self.brokers, topic).await
+    }
+
+    /// Drops the cached metadata and the connection used for metadata, for a caller
+    /// that gave up on a metadata request (the broker may hang): the next request
+    /// connects afresh, to a broker picked at random.
+    pub fn abandon_metadata_connection(&self, reason: &'static str) {
+        self.brokers.abandon_metadata_connection(reason);
+    }
+
+    /// An idempotent producer's id and epoch; with `current`, the next epoch of it.
+    pub async fn init_producer_id(
+        &self,
+        current: Option<broker::ProducerIdentity>,
+    ) -> Result<broker::ProducerIdentity> {
+        broker::init_producer_id(&self.brokers, current).await
     }
 
     /// Returns a list of topics in the cluster

@@ -233,7 +233,7 @@ impl PartitionClient {
         let request = produce_request(
             self.partition,
             &self.topic,
-            ProduceRecords::Encoded(batches),
+            ProduceRecords::Encoded(std::sync::Arc::new(batches)),
         );
         self.send_produce_request(&request, num_records).await
     }
@@ -535,7 +535,9 @@ impl BrokerCache for &PartitionClient {
             }
         };
         if leader != leader_self {
-            if let Some(r#gen) = gen_leader_from_self {
+            // Upstream fix #283: the stale answer is the cached one that named `leader`,
+            // so invalidate its generation (the specific broker's lookup is never cached).
+            if let Some(r#gen) = gen_leader_from_arbitrary {
                 // The cached metadata identified an incorrect leader - it is stale and should be refreshed.
                 self.brokers.invalidate_metadata_cache(
                     "partition client: broker that should be leader does treat itself as a leader",

@@ -30,6 +30,8 @@ mod fetch;
 pub use fetch::*;
 mod header;
 pub use header::*;
+mod init_producer_id;
+pub use init_producer_id::*;
 mod list_offsets;
 pub use list_offsets::*;
 mod metadata;

@@ -19,8 +19,9 @@ pub enum ProduceRecords {
     /// Batches rskafka encodes (and compresses) while it writes the request.
     Batches(Records),
     /// Record batches the caller already encoded (framed, compressed, CRC set): written
-    /// as they are, so the caller can build them once, off the request path.
-    Encoded(Vec<u8>),
+    /// as they are, so the caller can build them once, off the request path, and keep
+    /// them (shared, not copied) to send again on a retry.
+    Encoded(std::sync::Arc<Vec<u8>>),
 }
 
 impl<W> WriteType<W> for ProduceRecords

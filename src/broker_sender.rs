@@ -1,0 +1,328 @@
+//! One task per broker: takes the batches of every partition that broker leads, builds
+//! multi-partition produce requests (at most one batch per partition each, up to
+//! `max_request_bytes`), keeps up to `max_in_flight` of them on its one connection and
+//! hands each partition's answer back to the partition's worker.
+//! Fed by the partition workers (through the router); feeds them `Answer`s.
+//!
+//! ```text
+//!  worker[p] ─SendJob─▶ queue[p] ─┐                   ┌─▶ Answer ─▶ worker[p]
+//!  worker[q] ─SendJob─▶ queue[q] ─┼─ one request ─▶ link (≤ max_in_flight written,
+//!  worker[r] ─SendJob─▶ queue[r] ─┘   per round        answered in order)
+//! ```
+//!
+//! The sender keeps no retry state: a failed request fails each of its batches back to
+//! its worker, which decides what to send again and in what order. A partition's
+//! batches leave its queue in the order its worker gave them, and the broker handles
+//! one connection's requests in order, so pipelined batches keep their order.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::stream::{FuturesUnordered, StreamExt};
+use tokio::sync::mpsc;
+use tokio::time::{Instant, timeout, timeout_at};
+use tracing::{debug, warn};
+
+use crate::cluster::{Answers, BrokerLink, Cluster, LinkError, PartitionAnswer, PartitionBatch};
+
+/// One partition's batch for this broker, and where its answer goes.
+#[derive(Debug)]
+pub(crate) struct SendJob {
+    pub partition: i32,
+    /// The worker's name for this batch, returned with the answer.
+    pub flight: u64,
+    pub records: Arc<Vec<u8>>,
+    pub answer_to: mpsc::UnboundedSender<Answer>,
+}
+
+/// News of one batch: written (its answer is to come), or what became of it.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub flight: u64,
+    pub outcome: Outcome,
+}
+
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// On the wire now: the worker may hand over its next batch (until then the
+    /// partition's open batch keeps growing, as Java's accumulator does while the
+    /// connection is busy, instead of queueing many small batches here).
+    Written,
+    /// The broker's answer for the batch's partition.
+    Answered(PartitionAnswer),
+    /// No answer of its own.
+    Failed(SendFailure),
+}
+
+/// A batch that got no answer of its own.
+#[derive(Debug, Clone)]
+pub(crate) struct SendFailure {
+    pub message: String,
+    /// The request may have reached the broker (it was written, or partly).
+    pub may_have_been_written: bool,
+}
+
+/// What a partition worker may ask of a sender.
+#[derive(Debug)]
+pub(crate) enum SenderCommand {
+    Send(SendJob),
+}
+
+/// The limits a sender obeys.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SenderLimits {
+    pub max_in_flight: usize,
+    pub max_request_bytes: usize,
+    /// An unanswered request (or a connection attempt) older than this drops the
+    /// connection.
+    pub request_timeout: Duration,
+    /// Pause before connecting again after a failed attempt.
+    pub retry_backoff: Duration,
+}
+
+/// A request on the wire: its batches' owners, and its answers to come.
+type Pending = std::pin::Pin<
+    Box<
+        dyn std::future::Future<Output = (Vec<SendJob>, Result<Vec<PartitionAnswer>, LinkError>)>
+            + Send,
+    >,
+>;
+
+/// Runs until every handle to it is gone and its queues are empty.
+pub(crate) async fn run<C: Cluster>(
+    broker: i32,
+    cluster: Arc<C>,
+    limits: SenderLimits,
+    mut commands: mpsc::UnboundedReceiver<SenderCommand>,
+) {
+    let mut queues: HashMap<i32, VecDeque<SendJob>> = HashMap::new();
+    // Partitions with queued batches, in the order they get a place in a request.
+    let mut turn: VecDeque<i32> = VecDeque::new();
+    let mut in_flight: FuturesUnordered<Pending> = FuturesUnordered::new();
+    let mut link: Option<Arc<C::Link>> = None;
+    let mut connect_after: Option<Instant> = None;
+    let mut open = true;
+
+    loop {
+        // Put requests on the wire while there is room and work.
+        while in_flight.len() < limits.max_in_flight && !turn.is_empty() {
+            if connect_after.is_some_and(|at| Instant::now() < at) {
+                break;
+            }
+            let current = match &link {
+                Some(l) => Arc::clone(l),
+                None => match timeout(limits.request_timeout, cluster.connect(broker)).await {
+                    Ok(Ok(l)) => {
+                        debug!(broker, "connected");
+                        connect_after = None;
+                        let l = Arc::new(l);
+                        link = Some(Arc::clone(&l));
+                        l
+                    }
+                    failed => {
+                        let message = match failed {
+                            Ok(Err(e)) => format!("cannot connect to broker {broker}: {e}"),
+                            _ => format!("connecting to broker {broker} timed out"),
+                        };
+                        warn!(broker, %message, "connection failed");
+                        connect_after = Some(Instant::now() + limits.retry_backoff);
+                        fail_all_queued(&mut queues, &mut turn, &message);
+                        break;
+                    }
+                },
+            };
+            let jobs = take_request(&mut queues, &mut turn, limits.max_request_bytes);
+            tracing::trace!(
+                broker,
+                partitions = jobs.len(),
+                in_flight = in_flight.len(),
+                "writing a produce request"
+            );
+            let batches = jobs
+                .iter()
+                .map(|j| PartitionBatch {
+                    partition: j.partition,
+                    records: Arc::clone(&j.records),
+                })
+                .collect();
+            match timeout(limits.request_timeout, current.produce(batches)).await {
+                Ok(Ok(answers)) => {
+                    for job in &jobs {
+                        let _ = job.answer_to.send(Answer {
+                            flight: job.flight,
+                            outcome: Outcome::Written,
+                        });
+                    }
+                    in_flight.push(await_answers(jobs, answers, limits.request_timeout));
+                }
+                failed => {
+                    let message = match failed {
+                        Ok(Err(e)) => format!("writing to broker {broker} failed: {e}"),
+                        _ => format!("writing to broker {broker} timed out"),
+                    };
+                    current.abandon("a produce request could not be written");
+                    link = None;
+                    fail_jobs(jobs, &message, true);
+                }
+            }
+        }
+        if !open && turn.is_empty() && in_flight.is_empty() {
+            break;
+        }
+
+        let reconnect_at = connect_after.filter(|_| !turn.is_empty());
+        tokio::select! {
+            Some((jobs, answers)) = in_flight.next(), if !in_flight.is_empty() => {
+                match answers {
+                    Ok(answers) => deliver_answers(broker, jobs, answers),
+                    Err(e) => {
+                        // One failed answer means the connection is gone or abandoned:
+                        // later requests on it fail too; the next request reconnects.
+                        if let Some(l) = link.take() {
+                            l.abandon("a produce request failed");
+                        }
+                        fail_jobs(jobs, &format!("broker {broker}: {e}"), true);
+                    }
+                }
+            }
+            command = commands.recv(), if open => {
+                let mut next = command;
+                let mut yielded = false;
+                loop {
+                    match next {
+                        Some(SenderCommand::Send(job)) => {
+                            let queue = queues.entry(job.partition).or_default();
+                            if queue.is_empty() {
+                                turn.push_back(job.partition);
+                            }
+                            queue.push_back(job);
+                        }
+                        None => {
+                            open = false;
+                            break;
+                        }
+                    }
+                    next = match commands.try_recv() {
+                        Ok(c) => Some(c),
+                        Err(mpsc::error::TryRecvError::Disconnected) => None,
+                        Err(mpsc::error::TryRecvError::Empty) if !yielded => {
+                            // Workers whose batches closed at the same moment are
+                            // about to hand them over: let them, so one request
+                            // carries them all.
+                            yielded = true;
+                            tokio::task::yield_now().await;
+                            match commands.try_recv() {
+                                Ok(c) => Some(c),
+                                Err(mpsc::error::TryRecvError::Disconnected) => None,
+                                Err(mpsc::error::TryRecvError::Empty) => break,
+                            }
+                        }
+                        Err(mpsc::error::TryRecvError::Empty) => break,
+                    };
+                }
+            }
+            _ = tokio::time::sleep_until(reconnect_at.unwrap_or_else(Instant::now)), if reconnect_at.is_some() => {
+                connect_after = None;
+            }
+        }
+    }
+    debug!(broker, "broker sender stopped");
+}
+
+/// The next request: the first queued batch of each partition, in turn, until the
+/// byte cap (the first batch always goes, whatever its size).
+fn take_request(
+    queues: &mut HashMap<i32, VecDeque<SendJob>>,
+    turn: &mut VecDeque<i32>,
+    max_request_bytes: usize,
+) -> Vec<SendJob> {
+    let mut jobs = Vec::new();
+    let mut bytes = 0;
+    let mut passed = Vec::new();
+    while let Some(partition) = turn.pop_front() {
+        let queue = queues.get_mut(&partition).expect("a turn has a queue");
+        let size = queue.front().map_or(0, |j| j.records.len());
+        if !jobs.is_empty() && bytes + size > max_request_bytes {
+            passed.push(partition);
+            continue;
+        }
+        let job = queue.pop_front().expect("a turn has a batch");
+        bytes += size;
+        jobs.push(job);
+        if queue.is_empty() {
+            queues.remove(&partition);
+        } else {
+            // Its next batch waits for the next request, behind the others.
+            passed.push(partition);
+        }
+    }
+    // Partitions left out keep their place at the front, in order.
+    for partition in passed.into_iter().rev() {
+        turn.push_front(partition);
+    }
+    jobs
+}
+
+/// The answers of a written request, or a failure when they do not come in time.
+fn await_answers(jobs: Vec<SendJob>, answers: Answers, request_timeout: Duration) -> Pending {
+    let written_at = Instant::now();
+    let deadline = written_at + request_timeout;
+    Box::pin(async move {
+        let result = match timeout_at(deadline, answers).await {
+            Ok(result) => result,
+            Err(_) => Err(LinkError {
+                message: format!("no answer within the request timeout ({request_timeout:?})"),
+                code: None,
+            }),
+        };
+        tracing::trace!(partitions = jobs.len(), took = ?written_at.elapsed(), ok = result.is_ok(), "produce answered");
+        (jobs, result)
+    })
+}
+
+fn deliver_answers(broker: i32, jobs: Vec<SendJob>, answers: Vec<PartitionAnswer>) {
+    let mut by_partition: HashMap<i32, PartitionAnswer> =
+        answers.into_iter().map(|a| (a.partition, a)).collect();
+    for job in jobs {
+        let outcome = match by_partition.remove(&job.partition) {
+            Some(answer) => Outcome::Answered(answer),
+            None => Outcome::Failed(SendFailure {
+                message: format!(
+                    "broker {broker} did not answer for partition {}",
+                    job.partition
+                ),
+                may_have_been_written: true,
+            }),
+        };
+        let _ = job.answer_to.send(Answer {
+            flight: job.flight,
+            outcome,
+        });
+    }
+}
+
+fn fail_jobs(jobs: Vec<SendJob>, message: &str, may_have_been_written: bool) {
+    for job in jobs {
+        let _ = job.answer_to.send(Answer {
+            flight: job.flight,
+            outcome: Outcome::Failed(SendFailure {
+                message: message.to_string(),
+                may_have_been_written,
+            }),
+        });
+    }
+}
+
+/// No connection: every queued batch goes back to its worker, unsent, to be retried
+/// (perhaps through another broker, if the leader moved).
+fn fail_all_queued(
+    queues: &mut HashMap<i32, VecDeque<SendJob>>,
+    turn: &mut VecDeque<i32>,
+    message: &str,
+) {
+    turn.clear();
+    for (_, queue) in queues.drain() {
+        fail_jobs(queue.into(), message, false);
+    }
+}

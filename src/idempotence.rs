@@ -1,0 +1,145 @@
+//! The idempotent producer's identity: the producer id and epoch every batch carries,
+//! got with InitProducerId at start and bumped (KIP-360) when a partition's sequence
+//! can no longer be trusted. The partition workers read it when they stamp a batch and
+//! ask for a bump; they keep their own sequence numbers (`partition_worker`).
+//! Fed by `Cluster::init_producer_id`; feeds the partition workers.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rskafka::client::error::ProtocolError;
+use tracing::{debug, info, warn};
+
+use crate::cluster::{Cluster, LinkError, ProducerIdentity};
+use crate::metrics::Metrics;
+
+/// How long start-up waits for a producer id while brokers answer "not yet".
+const START_PATIENCE: Duration = Duration::from_secs(15);
+/// Pause between those attempts.
+const START_RETRY_PAUSE: Duration = Duration::from_millis(200);
+
+pub(crate) struct Idempotence<C: Cluster> {
+    cluster: Arc<C>,
+    current: Mutex<ProducerIdentity>,
+    /// Held while an InitProducerId is out, so workers asking at once share one bump.
+    bumping: tokio::sync::Mutex<()>,
+    request_timeout: Duration,
+    metrics: Arc<Metrics>,
+    /// A background bump asked for by a worker is under way.
+    bump_requested: std::sync::atomic::AtomicBool,
+}
+
+impl<C: Cluster> Idempotence<C> {
+    /// Gets a producer id from the cluster, retrying the answers that mean "not yet"
+    /// (a broker that just started hands out ids only once it has a block of them)
+    /// for up to `START_PATIENCE`.
+    pub async fn start(
+        cluster: Arc<C>,
+        request_timeout: Duration,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, LinkError> {
+        let give_up_at = tokio::time::Instant::now() + START_PATIENCE;
+        let identity = loop {
+            let error =
+                match tokio::time::timeout(request_timeout, cluster.init_producer_id(None)).await {
+                    Ok(Ok(identity)) => break identity,
+                    Ok(Err(e)) => e,
+                    Err(_) => LinkError {
+                        message: format!("InitProducerId got no answer within {request_timeout:?}"),
+                        code: None,
+                    },
+                };
+            let not_yet = matches!(
+                error.code,
+                None | Some(
+                    ProtocolError::CoordinatorLoadInProgress
+                        | ProtocolError::CoordinatorNotAvailable
+                        | ProtocolError::NotCoordinator
+                        | ProtocolError::ConcurrentTransactions
+                        | ProtocolError::RequestTimedOut
+                )
+            );
+            if !not_yet || tokio::time::Instant::now() + START_RETRY_PAUSE >= give_up_at {
+                return Err(error);
+            }
+            debug!(error = %error, "producer id not available yet; asking again");
+            tokio::time::sleep(START_RETRY_PAUSE).await;
+        };
+        info!(
+            producer_id = identity.id,
+            epoch = identity.epoch,
+            "idempotent producer"
+        );
+        Ok(Self {
+            cluster,
+            current: Mutex::new(identity),
+            bumping: tokio::sync::Mutex::new(()),
+            request_timeout,
+            metrics,
+            bump_requested: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+
+    /// The identity to stamp batches with now.
+    pub fn current(&self) -> ProducerIdentity {
+        *self.current.lock().expect("not poisoned")
+    }
+
+    /// Starts a bump in the background unless one is under way or the identity moved
+    /// past `seen` already: workers do not wait on it (they keep reporting timeouts on
+    /// time), they look at `current` again on their next retry.
+    pub fn request_bump(self: &Arc<Self>, seen: ProducerIdentity) {
+        use std::sync::atomic::Ordering;
+        if self.current() != seen
+            || self
+                .bump_requested
+                .compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        let idempotence = Arc::clone(self);
+        tokio::spawn(async move {
+            let _ = idempotence.bump(seen).await;
+            idempotence.bump_requested.store(false, Ordering::Release);
+        });
+    }
+
+    /// Moves to the next epoch, unless someone already moved past `seen`. Returns the
+    /// identity in force after, or the error of the one attempt made (the caller
+    /// retries after its backoff).
+    pub async fn bump(&self, seen: ProducerIdentity) -> Result<ProducerIdentity, LinkError> {
+        let _one_at_a_time = self.bumping.lock().await;
+        let current = self.current();
+        if current != seen {
+            return Ok(current);
+        }
+        // An epoch at its maximum cannot be bumped: ask for a new producer id instead.
+        let ask = (current.epoch < i16::MAX).then_some(current);
+        let next =
+            match tokio::time::timeout(self.request_timeout, self.cluster.init_producer_id(ask))
+                .await
+            {
+                Ok(Ok(next)) => next,
+                Ok(Err(e)) => {
+                    warn!(error = %e, "epoch bump failed");
+                    return Err(e);
+                }
+                Err(_) => {
+                    return Err(LinkError {
+                        message: "InitProducerId timed out".into(),
+                        code: None,
+                    });
+                }
+            };
+        info!(
+            producer_id = next.id,
+            from_epoch = current.epoch,
+            epoch = next.epoch,
+            "producer epoch bumped; partition sequences start again at 0"
+        );
+        *self.current.lock().expect("not poisoned") = next;
+        self.metrics.record_epoch_bump();
+        Ok(next)
+    }
+}

@@ -1,0 +1,168 @@
+//! Which broker leads each partition, and that broker's sender: one sender task (and
+//! one connection) per broker, started the first time a partition it leads has a
+//! batch. Partition workers ask it where to send; it reads the cluster's metadata
+//! again when a worker reports a leader that moved or went away.
+//! Fed by `Cluster::leaders`; feeds the partition workers sender handles.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tracing::{info, warn};
+
+use crate::broker_sender::{self, SenderCommand, SenderLimits};
+use crate::cluster::{Cluster, LinkError};
+use crate::metrics::Metrics;
+
+/// A handle to one broker's sender.
+#[derive(Debug, Clone)]
+pub(crate) struct SenderHandle {
+    pub broker: i32,
+    pub commands: mpsc::UnboundedSender<SenderCommand>,
+}
+
+/// What one metadata answer said, and the senders started so far.
+#[derive(Debug, Default)]
+struct Routes {
+    /// Leader broker per partition; None while it has none (or is unknown).
+    leaders: Vec<Option<i32>>,
+    senders: HashMap<i32, SenderHandle>,
+    /// Raised by every metadata answer, so a worker that saw an old one can ask for a
+    /// newer one and many workers asking at once cost one request.
+    generation: u64,
+}
+
+pub(crate) struct Router<C: Cluster> {
+    cluster: Arc<C>,
+    limits: SenderLimits,
+    routes: Mutex<Routes>,
+    /// Held while a metadata request is out, so concurrent refreshes share it.
+    refreshing: tokio::sync::Mutex<Instant>,
+    /// A background refresh asked for by a worker is under way.
+    refresh_requested: std::sync::atomic::AtomicBool,
+    metrics: Arc<Metrics>,
+}
+
+impl<C: Cluster> Router<C> {
+    pub fn new(
+        cluster: Arc<C>,
+        limits: SenderLimits,
+        leaders: Vec<Option<i32>>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self {
+            cluster,
+            limits,
+            routes: Mutex::new(Routes {
+                leaders,
+                senders: HashMap::new(),
+                generation: 1,
+            }),
+            refreshing: tokio::sync::Mutex::new(Instant::now()),
+            refresh_requested: std::sync::atomic::AtomicBool::new(false),
+            metrics,
+        }
+    }
+
+    /// The current generation of the routes: pass it to `refresh`.
+    pub fn generation(&self) -> u64 {
+        self.routes.lock().expect("not poisoned").generation
+    }
+
+    /// How many partitions the last metadata answer listed.
+    pub fn partition_count(&self) -> usize {
+        self.routes.lock().expect("not poisoned").leaders.len()
+    }
+
+    /// The sender of the partition's leader, starting it if needed; None while the
+    /// partition has no known leader.
+    pub fn sender_for(&self, partition: i32) -> Option<SenderHandle> {
+        let mut routes = self.routes.lock().expect("not poisoned");
+        let broker = (*routes.leaders.get(partition as usize)?)?;
+        let limits = self.limits;
+        let cluster = &self.cluster;
+        let handle = routes.senders.entry(broker).or_insert_with(|| {
+            let (commands, receiver) = mpsc::unbounded_channel();
+            tokio::spawn(broker_sender::run(
+                broker,
+                Arc::clone(cluster),
+                limits,
+                receiver,
+            ));
+            SenderHandle { broker, commands }
+        });
+        Some(handle.clone())
+    }
+
+    /// Starts a refresh in the background unless one is under way or an answer newer
+    /// than `seen` came already: workers never wait on the metadata themselves (a
+    /// worker blocked on a dead broker would report its timeouts late), they look at
+    /// `generation` again on their next retry.
+    pub fn request_refresh(self: &Arc<Self>, seen: u64) {
+        use std::sync::atomic::Ordering;
+        if self.generation() > seen
+            || self
+                .refresh_requested
+                .compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        let router = Arc::clone(self);
+        tokio::spawn(async move {
+            let _ = router.refresh(seen).await;
+            router.refresh_requested.store(false, Ordering::Release);
+        });
+    }
+
+    /// Reads the leaders again, unless a newer answer than `seen` already came (then
+    /// it returns at once). At most one request every retry backoff, however many
+    /// workers ask.
+    pub async fn refresh(&self, seen: u64) -> Result<(), LinkError> {
+        let mut last = self.refreshing.lock().await;
+        if self.generation() > seen {
+            return Ok(());
+        }
+        tokio::time::sleep_until(*last + self.limits.retry_backoff).await;
+        *last = Instant::now();
+        self.metrics.record_metadata_refresh();
+        let leaders =
+            match tokio::time::timeout(self.limits.request_timeout, self.cluster.leaders()).await {
+                Ok(Ok(leaders)) => leaders,
+                Ok(Err(e)) => {
+                    warn!(error = %e, "metadata refresh failed");
+                    return Err(e);
+                }
+                Err(_) => {
+                    warn!("metadata refresh timed out");
+                    return Err(LinkError {
+                        message: "metadata request timed out".into(),
+                        code: None,
+                    });
+                }
+            };
+        let mut routes = self.routes.lock().expect("not poisoned");
+        let moved = routes
+            .leaders
+            .iter()
+            .zip(&leaders)
+            .filter(|(a, b)| a != b)
+            .count();
+        if moved > 0 {
+            info!(moved, "partition leaders changed");
+        }
+        routes.leaders = leaders;
+        routes.generation += 1;
+        // Senders of brokers that lead nothing now stop once their queues drain.
+        let leading: std::collections::HashSet<i32> =
+            routes.leaders.iter().flatten().copied().collect();
+        routes.senders.retain(|broker, _| leading.contains(broker));
+        Ok(())
+    }
+
+    /// Stops every sender once its queues drain (the workers are gone by then).
+    pub fn close(&self) {
+        self.routes.lock().expect("not poisoned").senders.clear();
+    }
+}

@@ -1,0 +1,122 @@
+//! One connection per broker however many partitions: the product binary sends
+//! 1,000,000 events to a 1,000-partition topic on the local broker, every one delivered,
+//! while the process holds at most (brokers + 1) broker sockets (one per broker's
+//! sender, one for metadata), counted in /proc/<pid>/fd during the run. `verify` then
+//! reads the topic back: every event once.
+//!
+//! The run has a 60 s message timeout (and a 30 s request timeout, Java's default):
+//! this debug build on a 2-core machine shared with the test broker does not deliver
+//! all of it within the default 5 s (BENCHMARKS.md measures the release binary).
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const PARTITIONS: i32 = 1_000;
+const EVENTS: u64 = 1_000_000;
+
+/// Sockets the process holds now.
+fn sockets_of(pid: u32) -> usize {
+    let Ok(entries) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter(|e| {
+            std::fs::read_link(e.path())
+                .is_ok_and(|target| target.to_string_lossy().starts_with("socket:"))
+        })
+        .count()
+}
+
+/// Kills the process with this pid when dropped.
+struct KillOnDrop(u32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-9", &self.0.to_string()])
+            .status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_partitions_get_every_event_over_one_connection_per_broker() {
+    let Some(client) = common::client_or_skip("many_partitions").await else {
+        return;
+    };
+    let topic = common::unique_topic("p1000");
+    common::create_topic(&client, &topic, PARTITIONS).await;
+    let brokers = client.topic_leaders(&topic).await.unwrap().brokers.len();
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kafka-producer"))
+        .args(["produce", "--topic", &topic, "--summary", "json"])
+        .args(["--count", &EVENTS.to_string(), "--seed", "1000"])
+        .args(["--message-timeout", "60s", "--request-timeout", "30s"])
+        .env("KAFKA_BROKER", common::broker())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let pid = child.id();
+    // A failing assertion below must not leave the producer running.
+    let guard = KillOnDrop(pid);
+    let started = Instant::now();
+    let mut most_sockets = 0;
+    let mut samples = 0;
+    while child.try_wait().unwrap().is_none() {
+        // Past start-up (the probe connection is closed by then).
+        if started.elapsed() > Duration::from_millis(500) {
+            most_sockets = most_sockets.max(sockets_of(pid));
+            samples += 1;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "the run did not finish in 300 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let out = child.wait_with_output().unwrap();
+    std::mem::forget(guard);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "produce failed: {stderr}");
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "summary is JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
+    assert_eq!(summary["delivered"], EVENTS, "{summary}");
+    assert_eq!(summary["failed"], 0, "{summary}");
+    assert!(samples > 0, "the run ended before sockets could be counted");
+    assert!(
+        most_sockets <= brokers + 1,
+        "{most_sockets} sockets held for {brokers} broker(s) and {PARTITIONS} partitions"
+    );
+
+    let verify = Command::new(env!("CARGO_BIN_EXE_kafka-producer"))
+        .args([
+            "verify",
+            "--topic",
+            &topic,
+            "--json",
+            "--expect",
+            &EVENTS.to_string(),
+        ])
+        .env("KAFKA_BROKER", common::broker())
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&verify.stdout).unwrap();
+    assert!(verify.status.success(), "verify: {report}");
+    assert_eq!(report["records"], EVENTS, "{report}");
+    assert_eq!(report["duplicates"], 0, "{report}");
+
+    // A thousand partitions weigh on the shared broker: give them back.
+    client
+        .controller_client()
+        .unwrap()
+        .delete_topic(&topic, 30_000)
+        .await
+        .unwrap();
+}
