@@ -93,6 +93,27 @@ fn grown_schema(schema: &str) -> String {
     grown
 }
 
+/// Runs cargo in the copy, building into `target`.
+fn cargo(copy_dir: &Path, target: &Path, args: &[&str]) -> Output {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let mut command = Command::new(cargo);
+    command
+        .args(args)
+        .current_dir(copy_dir)
+        .env("CARGO_TARGET_DIR", target);
+    // Without the variables cargo set for this test (CARGO_MANIFEST_DIR, OUT_DIR, ...),
+    // which some build scripts (ring's) watch: with them, the dependencies shared with
+    // this crate's own build would be rebuilt on every run, by one build and then the other.
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        let set_by_cargo = name.starts_with("CARGO_") || name == "OUT_DIR";
+        if set_by_cargo && name != "CARGO_HOME" && name != "CARGO_TARGET_DIR" {
+            command.env_remove(&*name);
+        }
+    }
+    command.output().unwrap()
+}
+
 fn run_with_stdin(binary: &Path, args: &[&str], input: &str) -> Output {
     let mut child = Command::new(binary)
         .args(args)
@@ -152,23 +173,11 @@ async fn a_field_and_an_enum_value_added_to_the_schema_work_in_produce_and_consu
     write_if_changed(&copy_dir.join("proto/user_event.proto"), grown.as_bytes());
 
     let started = Instant::now();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-    let mut build = Command::new(cargo);
-    build
-        .args(["build", "--quiet", "--bin", "kafka-producer-grown"])
-        .current_dir(&copy_dir)
-        .env("CARGO_TARGET_DIR", &target);
-    // Without the variables cargo set for this test (CARGO_MANIFEST_DIR, OUT_DIR, ...),
-    // which some build scripts (ring's) watch: with them, the dependencies shared with
-    // this crate's own build would be rebuilt on every run, by one build and then the other.
-    for (name, _) in std::env::vars_os() {
-        let name = name.to_string_lossy();
-        let set_by_cargo = name.starts_with("CARGO_") || name == "OUT_DIR";
-        if set_by_cargo && name != "CARGO_HOME" && name != "CARGO_TARGET_DIR" {
-            build.env_remove(&*name);
-        }
-    }
-    let build = build.output().unwrap();
+    let build = cargo(
+        &copy_dir,
+        &target,
+        &["build", "--quiet", "--bin", "kafka-producer-grown"],
+    );
     eprintln!(
         "schema-growth: building the grown copy took {:.1} s",
         started.elapsed().as_secs_f64()
@@ -177,6 +186,22 @@ async fn a_field_and_an_enum_value_added_to_the_schema_work_in_produce_and_consu
         build.status.success(),
         "the crate does not build after a compatible schema change:\n{}",
         text(&build.stderr)
+    );
+    // Its unit tests and the bench build events too: they must compile as well.
+    let started = Instant::now();
+    let check = cargo(
+        &copy_dir,
+        &target,
+        &["check", "--quiet", "--lib", "--tests", "--benches"],
+    );
+    eprintln!(
+        "schema-growth: checking the grown copy's tests and bench took {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    assert!(
+        check.status.success(),
+        "the unit tests or the bench do not compile after a compatible schema change:\n{}",
+        text(&check.stderr)
     );
     let binary = target.join("debug/kafka-producer-grown");
 
