@@ -554,6 +554,23 @@ mod tests {
     }
 
     #[test]
+    fn deeply_nested_input_never_overflows_the_stack() {
+        let deep = |depth: usize| format!("{}1{}", "[".repeat(depth), "]".repeat(depth));
+        // An unknown field's value, deep as it may be, is skipped without recursing.
+        let unknown = format!(r#"{{"sessionId":{}}}"#, deep(100_000));
+        assert!(parse_line(&unknown, NOW).is_err());
+        assert!(lenient(&unknown).is_ok());
+        for line in [
+            format!(r#"{{"data":{{"metadata":{{"k":{}}}}}}}"#, deep(100_000)),
+            format!(r#"{{"data":{}}}"#, "{\"data\":".repeat(100_000)),
+            format!(r#"{{"x":{}}}"#, "{\"x\":".repeat(100_000)),
+        ] {
+            assert!(parse_line(&line, NOW).is_err(), "{}", &line[..40]);
+            assert!(lenient(&line).is_err(), "{}", &line[..40]);
+        }
+    }
+
+    #[test]
     fn unknown_event_type_names_the_field_and_lists_the_allowed_names() {
         let message = err(r#"{"eventType":"LOGIN"}"#);
         assert!(
