@@ -1,8 +1,20 @@
-//! The `UserEvent` schema compiled from proto/user_event.proto by build.rs.
+//! The `UserEvent` types compiled from proto/user_event.proto by build.rs: prost structs
+//! with their protobuf encoding, and their protobuf JSON mapping (serde, from pbjson).
+//! Used by every other module; build a value with `..Default::default()` at the end, so
+//! that code keeps building when the schema gains a field.
 
 include!(concat!(env!("OUT_DIR"), "/events.rs"));
+include!(concat!(env!("OUT_DIR"), "/events.serde.rs"));
+
+/// The compiled schema (a `FileDescriptorSet`), for code that reads events by reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/user_event.descriptors.bin"));
 
 #[cfg(test)]
+#[allow(
+    clippy::needless_update,
+    reason = "event literals end with ..Default::default() so that a field added to the schema builds"
+)]
 mod tests {
     use super::*;
     use prost::Message;
@@ -18,7 +30,9 @@ mod tests {
                 email: Some("a@b".into()),
                 username: Some("al".into()),
                 metadata: [("k".to_string(), "v".to_string())].into(),
+                ..Default::default()
             }),
+            ..Default::default()
         };
         let bytes = event.encode_to_vec();
         // Hand-computed: field 1 (event_id, length-delimited) = tag 0x0a, len 2, "id";

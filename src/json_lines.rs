@@ -1,5 +1,6 @@
-//! Reads and writes `UserEvent`s as JSON lines in the protobuf JSON mapping (proto3 canonical JSON).
-//! Fed lines by stdin or a file from the command line; feeds parsed events to the encoder and producer, and prints events for scripts and dumps.
+//! Reads and writes `UserEvent`s as JSON lines in the protobuf JSON mapping, with the code
+//! build.rs generates from the schema (pbjson). Fed bytes by `produce --input`'s reader
+//! thread; feeds parsed events to the producer, and prints stored events for `consume`.
 //!
 //! One line is one event, for example
 //!
@@ -7,27 +8,51 @@
 //! {"eventId":"0b0e...","timestamp":"1700000000000","userId":"user-7","eventType":"USER_LOGIN","data":{"metadata":{"source":"web"}}}
 //! ```
 //!
-//! Input is read as protobuf JSON parsers read it: lowerCamelCase (`userId`) and proto
-//! (`user_id`) field names, `timestamp` as a number or a decimal string, `eventType` as a name
-//! or a number, `null` for "not set". It is stricter than some parsers in one way: an unknown
-//! field or enum value is an error naming it, never silently dropped, because a misspelt field
-//! on the way into Kafka is a bug better caught at the first line.
+//! Input is read as protobuf JSON parsers read it, for every field the schema has, with no
+//! list of fields here: lowerCamelCase (`userId`) and proto (`user_id`) field names, 64-bit
+//! integers as numbers or decimal strings, enums by name or number, maps as objects, `null`
+//! for "not set". An unknown field or enum value is an error naming it, because a misspelt
+//! field on the way into Kafka is a bug better caught at the first line; unknown fields
+//! (not enum values) can be dropped instead ([`ParseOptions::ignore_unknown_fields`]).
+//! Two fields get a value when missing: `eventId` a fresh UUIDv4, `timestamp` the time the
+//! line was read.
 
+mod lenient;
+
+use std::cell::RefCell;
 use std::fmt;
-use std::io::BufRead;
+use std::io::{ErrorKind, Read};
 
-use serde_json::{Map, Value};
+use serde::Deserialize;
+use serde_json::Value;
 use uuid::Uuid;
 
-use crate::event::{EventType, UserEvent, UserEventData};
+use crate::event::UserEvent;
+use lenient::{Lenient, State};
 
-/// Every `EventType`, in number order, for error messages and number lookups.
-const EVENT_TYPES: [EventType; 4] = [
-    EventType::Unknown,
-    EventType::UserRegistered,
-    EventType::UserLogin,
-    EventType::UserLogout,
+/// Bytes asked of the input per read: large, so reading costs one system call per few
+/// thousand lines, from a file or a pipe alike.
+pub const READ_BYTES: usize = 256 * 1024;
+
+/// The longest line accepted, in bytes; a longer one is reported (as a bad line) and
+/// skipped without being held in memory. Far above any event the producer can send (its
+/// batch cap, `--batch-max-bytes`, is 1 MB by default).
+pub const MAX_LINE_BYTES: usize = 64 * 1024 * 1024;
+
+/// Top-level keys whose presence decides a default: (key as written, field).
+const DEFAULTED_FIELDS: &[(&str, &str)] = &[
+    ("eventId", "eventId"),
+    ("event_id", "eventId"),
+    ("timestamp", "timestamp"),
 ];
+
+/// How lines are read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ParseOptions {
+    /// Drop fields the schema does not have (a newer producer's, say) instead of refusing
+    /// the line. Off by default: an unknown field is more often a typo.
+    pub ignore_unknown_fields: bool,
+}
 
 /// A line of input that did not give an event, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,336 +71,362 @@ impl fmt::Display for LineError {
 
 impl std::error::Error for LineError {}
 
-/// Iterates over the events of a JSON lines stream, one `Result` per non-blank line.
-///
-/// Lines end with `\n` or `\r\n`; blank and whitespace-only lines are skipped (but counted). A
-/// bad line gives an `Err` and reading goes on with the next line, so a caller can report every
-/// bad line of a file at once. A read error also gives an `Err` with the line it happened on,
-/// and ends the iteration, since a failing reader rarely recovers. Never panics on any input.
-pub struct JsonLinesReader<R: BufRead> {
-    /// Where lines come from.
-    reader: R,
-    /// Number of the last line read (0 before the first), for error messages.
-    line: usize,
-    /// Gives "now" in milliseconds since the epoch for lines without a `timestamp`; a function
-    /// rather than the system clock so tests are deterministic.
-    clock: fn() -> i64,
-    /// Set after a read error, so a broken reader is not polled forever.
-    done: bool,
-    /// Reused line buffer, so reading does not allocate per line.
-    buf: Vec<u8>,
+/// Parses single lines; keeps its buffers from one line to the next.
+#[derive(Debug)]
+pub struct LineParser {
+    state: RefCell<State>,
 }
 
-impl<R: BufRead> JsonLinesReader<R> {
-    /// A reader that stamps lines without a `timestamp` with the current system time.
-    pub fn new(reader: R) -> Self {
-        Self::with_clock(reader, || {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |since_epoch| since_epoch.as_millis() as i64)
-        })
+impl Default for LineParser {
+    fn default() -> Self {
+        Self::new(ParseOptions::default())
+    }
+}
+
+impl LineParser {
+    pub fn new(options: ParseOptions) -> Self {
+        let mut state = State::new(DEFAULTED_FIELDS);
+        state.ignore_unknown_fields = options.ignore_unknown_fields;
+        LineParser {
+            state: RefCell::new(state),
+        }
     }
 
-    /// A reader that takes "now" (milliseconds since the epoch) from `clock`, called once per
-    /// line that has no `timestamp`.
-    pub fn with_clock(reader: R, clock: fn() -> i64) -> Self {
-        JsonLinesReader {
-            reader,
-            line: 0,
-            clock,
-            done: false,
-            buf: Vec::new(),
+    /// Parses one line holding one `UserEvent` in the protobuf JSON mapping.
+    ///
+    /// A missing (or `null`) `eventId` becomes a fresh UUIDv4 and a missing `timestamp`
+    /// becomes `now()`, which is called only then; an empty `eventId` or a `timestamp` of 0
+    /// that the line gives is kept. Other missing fields are unset, as in protobuf. The
+    /// error names the field at fault (`data.metadata: ...`). Never panics.
+    pub fn parse(&self, line: &str, now: impl FnOnce() -> i64) -> Result<UserEvent, String> {
+        self.state.borrow_mut().reset();
+        let mut de = serde_json::Deserializer::from_str(line);
+        let parsed = UserEvent::deserialize(Lenient {
+            de: &mut de,
+            state: &self.state,
+            depth: 0,
+        })
+        .and_then(|event| de.end().map(|()| event));
+        let state = self.state.borrow();
+        let mut event = parsed.map_err(|e| describe(&e, state.error_path.as_deref()))?;
+        if !state.given.contains(&"eventId") {
+            event.event_id = Uuid::new_v4().to_string();
+        }
+        if !state.given.contains(&"timestamp") {
+            event.timestamp = now();
+        }
+        Ok(event)
+    }
+}
+
+/// Parses one line with the default options (unknown fields refused); see
+/// [`LineParser::parse`], which reuses its buffers from line to line.
+pub fn parse_line(line: &str, now_ms: i64) -> Result<UserEvent, String> {
+    LineParser::new(ParseOptions::default()).parse(line, || now_ms)
+}
+
+/// The parse error as a sentence: the field path, then what is wrong with it.
+fn describe(error: &serde_json::Error, path: Option<&str>) -> String {
+    use serde_json::error::Category;
+    let text = error.to_string();
+    match error.classify() {
+        Category::Syntax | Category::Eof | Category::Io => format!("not valid JSON: {text}"),
+        Category::Data => {
+            // serde_json appends the position; on a one-line value the field path says more.
+            let text = match text.rsplit_once(" at line ") {
+                Some((head, _)) if error.line() > 0 => head,
+                _ => &text,
+            };
+            // pbjson reads 64-bit integers through an untagged enum and `str::parse`, whose
+            // messages do not say what was expected; its enum messages say "expected" twice.
+            const INTEGER: &str = "expected an integer, as a number or a decimal string, in range";
+            let text = if text.starts_with("data did not match any variant of untagged enum") {
+                INTEGER.to_string()
+            } else if text.contains("found in string")
+                || text.starts_with("number too")
+                || text.starts_with("cannot parse integer")
+            {
+                format!("{text}: {INTEGER}")
+            } else {
+                text.replace("expected expected ", "expected ")
+            };
+            match path {
+                Some(path) if !path.is_empty() => format!("{path}: {text}"),
+                _ => text,
+            }
         }
     }
 }
 
-impl<R: BufRead> Iterator for JsonLinesReader<R> {
+/// Reads JSON lines from a byte stream: one `Result` per non-blank line, in input order.
+///
+/// Reads [`READ_BYTES`] at a time and splits lines itself, so a pipe costs what a file does.
+/// Lines end with `\n` or `\r\n`; blank and whitespace-only lines are skipped (but counted);
+/// a UTF-8 byte order mark before the first line is ignored. A bad line gives an `Err` and
+/// reading goes on with the next line, so a caller can report every bad line of a file at
+/// once. A read error also gives an `Err` with the line it happened on, and ends the
+/// iteration, since a failing reader rarely recovers. The clock is read at most once per
+/// block read, and only if a line of the block lacks a `timestamp`. Never panics.
+pub struct JsonLinesReader<R: Read> {
+    /// Where bytes come from.
+    reader: R,
+    /// Read but not yet parsed: `buf[start..end]`.
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// Number of the last line taken (0 before the first), for error messages.
+    line: usize,
+    /// The reader said end of input.
+    eof: bool,
+    /// A read failed: the iteration is over.
+    failed: bool,
+    /// The current line was reported as too long; its bytes are dropped up to its end.
+    skipping: bool,
+    /// [`MAX_LINE_BYTES`], smaller in tests.
+    max_line_bytes: usize,
+    parser: LineParser,
+    /// Gives "now" in milliseconds since the epoch for lines without a `timestamp`; a
+    /// function rather than the system clock so tests are deterministic.
+    clock: fn() -> i64,
+    /// "now" for the lines of the current block, once a line needed it.
+    now: Option<i64>,
+}
+
+impl<R: Read> JsonLinesReader<R> {
+    /// A reader that stamps lines without a `timestamp` with the current system time.
+    pub fn new(reader: R, options: ParseOptions) -> Self {
+        Self::with_clock(reader, options, system_now_ms)
+    }
+
+    /// A reader that takes "now" (milliseconds since the epoch) from `clock`.
+    pub fn with_clock(reader: R, options: ParseOptions, clock: fn() -> i64) -> Self {
+        JsonLinesReader {
+            reader,
+            buf: Vec::new(),
+            start: 0,
+            end: 0,
+            line: 0,
+            eof: false,
+            failed: false,
+            skipping: false,
+            max_line_bytes: MAX_LINE_BYTES,
+            parser: LineParser::new(options),
+            clock,
+            now: None,
+        }
+    }
+
+    /// Parses the line in `buf[from..to]` (its `\n` excluded); None for a blank line.
+    fn take_line(&mut self, from: usize, to: usize) -> Option<Result<UserEvent, LineError>> {
+        self.line += 1;
+        let mut bytes = &self.buf[from..to];
+        bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+        if self.line == 1 {
+            // A UTF-8 byte order mark, as some Windows editors write: not part of the JSON.
+            bytes = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(bytes);
+        }
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return None;
+        }
+        let line = self.line;
+        let result = match std::str::from_utf8(bytes) {
+            Ok(text) => {
+                let (clock, now) = (self.clock, &mut self.now);
+                self.parser.parse(text, || *now.get_or_insert_with(clock))
+            }
+            Err(e) => Err(format!("not valid UTF-8 (byte offset {})", e.valid_up_to())),
+        };
+        Some(result.map_err(|message| LineError { line, message }))
+    }
+
+    /// Reads the next block after what is buffered; false at end of input or on an error
+    /// (then `failed` is set and the error returned through `Err`).
+    fn fill(&mut self) -> Result<bool, LineError> {
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        let wanted = self.end + READ_BYTES;
+        if self.buf.len() < wanted {
+            self.buf.resize(wanted, 0);
+        }
+        loop {
+            match self.reader.read(&mut self.buf[self.end..]) {
+                Ok(0) => {
+                    self.eof = true;
+                    return Ok(false);
+                }
+                Ok(n) => {
+                    self.end += n;
+                    self.now = None;
+                    return Ok(true);
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.failed = true;
+                    return Err(LineError {
+                        line: self.line + 1,
+                        message: format!("could not read input: {e}"),
+                    });
+                }
+            }
+        }
+    }
+}
+
+impl<R: Read> Iterator for JsonLinesReader<R> {
     type Item = Result<UserEvent, LineError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        while !self.done {
-            self.buf.clear();
-            match self.reader.read_until(b'\n', &mut self.buf) {
-                Ok(0) => return None,
-                Ok(_) => {}
-                Err(e) => {
-                    self.done = true;
-                    return Some(Err(LineError {
-                        line: self.line + 1,
-                        message: format!("could not read input: {e}"),
-                    }));
+        while !self.failed {
+            if let Some(at) = memchr::memchr(b'\n', &self.buf[self.start..self.end]) {
+                let (from, to) = (self.start, self.start + at);
+                self.start = to + 1;
+                if std::mem::take(&mut self.skipping) {
+                    continue;
+                }
+                match self.take_line(from, to) {
+                    Some(item) => return Some(item),
+                    None => continue,
                 }
             }
-            self.line += 1;
-            let mut bytes = self.buf.strip_suffix(b"\n").unwrap_or(&self.buf);
-            bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
-            if self.line == 1 {
-                // A UTF-8 byte order mark, as some Windows editors write: not part of the JSON.
-                bytes = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or(bytes);
+            if self.eof {
+                let (from, to) = (self.start, self.end);
+                self.start = self.end;
+                if from == to || std::mem::take(&mut self.skipping) {
+                    return None;
+                }
+                match self.take_line(from, to) {
+                    Some(item) => return Some(item),
+                    None => return None,
+                }
             }
-            if bytes.iter().all(u8::is_ascii_whitespace) {
-                continue;
+            if self.skipping {
+                self.start = self.end;
+            } else if self.end - self.start > self.max_line_bytes {
+                self.start = self.end;
+                self.skipping = true;
+                self.line += 1;
+                return Some(Err(LineError {
+                    line: self.line,
+                    message: format!(
+                        "longer than {} bytes without a line end; one event per line is \
+                         expected",
+                        self.max_line_bytes
+                    ),
+                }));
             }
-            let line = self.line;
-            let result = match std::str::from_utf8(bytes) {
-                Ok(text) => parse_line(text, (self.clock)()),
-                Err(e) => Err(format!("not valid UTF-8 (byte offset {})", e.valid_up_to())),
-            };
-            return Some(result.map_err(|message| LineError { line, message }));
+            if let Err(e) = self.fill() {
+                return Some(Err(e));
+            }
         }
         None
     }
 }
 
-/// Parses one line holding one `UserEvent` in the protobuf JSON mapping.
+/// Milliseconds since the epoch, now.
+pub fn system_now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since_epoch| since_epoch.as_millis() as i64)
+}
+
+/// Appends the event as one line of JSON (no line end) in the protobuf JSON mapping, which
+/// [`LineParser::parse`] reads back into the same event: lowerCamelCase names, 64-bit
+/// integers as decimal strings, enums by name, every field written (defaults too, so that
+/// an empty `eventId` or a `timestamp` of 0 is not replaced on the way back in), unset
+/// `optional` fields and messages left out.
 ///
-/// A missing `eventId` becomes a fresh UUIDv4 and a missing `timestamp` becomes `now_ms`, so
-/// hand-written lines need only `userId` and `eventType`. A missing `eventType` is `UNKNOWN`
-/// and a missing `userId` is empty, as in protobuf. The error names the field at fault.
-pub fn parse_line(line: &str, now_ms: i64) -> Result<UserEvent, String> {
-    let value: Value = serde_json::from_str(line).map_err(|e| format!("not valid JSON: {e}"))?;
-    let Value::Object(object) = value else {
-        return Err(format!(
-            "expected a JSON object (one event), found {}",
-            describe(&value)
-        ));
-    };
-
-    let mut event_id = None;
-    let mut timestamp = None;
-    let mut user_id = None;
-    let mut event_type = None;
-    let mut data = None;
-    let mut seen: [Option<&str>; 5] = [None; 5];
-    for (key, value) in &object {
-        let (slot, field) = match key.as_str() {
-            "eventId" | "event_id" => (0, "eventId"),
-            "timestamp" => (1, "timestamp"),
-            "userId" | "user_id" => (2, "userId"),
-            "eventType" | "event_type" => (3, "eventType"),
-            "data" => (4, "data"),
-            other => {
-                return Err(format!(
-                    "unknown field \"{other}\": a UserEvent has eventId, timestamp, userId, \
-                     eventType and data"
-                ));
-            }
-        };
-        if let Some(first) = seen[slot].replace(key) {
-            return Err(format!(
-                "{field} given twice (as \"{first}\" and \"{key}\")"
-            ));
-        }
-        if value.is_null() {
-            // Protobuf JSON: null means the field is not set.
-            continue;
-        }
-        match slot {
-            0 => event_id = Some(string(value, field)?),
-            1 => timestamp = Some(int64(value, field)?),
-            2 => user_id = Some(string(value, field)?),
-            3 => event_type = Some(enum_value(value, field)?),
-            _ => data = Some(user_event_data(value)?),
-        }
+/// An enum number the schema does not name (a record written with a newer schema) is
+/// written as that number, as the mapping says; [`LineParser::parse`] refuses it, since no
+/// such event should be sent by this build.
+pub fn write_event_json(event: &UserEvent, out: &mut Vec<u8>) -> Result<(), String> {
+    let mark = out.len();
+    if serde_json::to_writer(&mut *out, event).is_ok() {
+        return Ok(());
     }
-
-    Ok(UserEvent {
-        event_id: event_id.unwrap_or_else(|| Uuid::new_v4().to_string()),
-        timestamp: timestamp.unwrap_or(now_ms),
-        user_id: user_id.unwrap_or_default(),
-        event_type: event_type.unwrap_or(EventType::Unknown) as i32,
-        data,
+    // pbjson's code writes enums by name only; reflection writes unnamed numbers as numbers.
+    out.truncate(mark);
+    write_by_reflection(event, out).map_err(|e| {
+        out.truncate(mark);
+        format!("cannot be written as JSON: {e}")
     })
 }
 
-/// Parses the `data` object (`UserEventData`).
-fn user_event_data(value: &Value) -> Result<UserEventData, String> {
-    let Value::Object(object) = value else {
-        return Err(format!(
-            "data: expected an object, found {}",
-            describe(value)
-        ));
-    };
-    let mut data = UserEventData::default();
-    for (key, value) in object {
-        if value.is_null() {
-            continue;
-        }
-        match key.as_str() {
-            "email" => data.email = Some(string(value, "data.email")?),
-            "username" => data.username = Some(string(value, "data.username")?),
-            "metadata" => data.metadata = metadata(value)?,
-            other => {
-                return Err(format!(
-                    "data: unknown field \"{other}\": UserEventData has email, username and \
-                     metadata"
-                ));
-            }
-        }
-    }
-    Ok(data)
-}
-
-/// Parses `data.metadata`, a `map<string, string>`: a JSON object of strings.
-fn metadata(value: &Value) -> Result<std::collections::BTreeMap<String, String>, String> {
-    let Value::Object(object) = value else {
-        return Err(format!(
-            "data.metadata: expected an object of strings, found {}",
-            describe(value)
-        ));
-    };
-    object
-        .iter()
-        .map(|(key, value)| match value {
-            Value::String(s) => Ok((key.clone(), s.clone())),
-            other => Err(format!(
-                "data.metadata.{key}: expected a string, found {}",
-                describe(other)
-            )),
+/// [`write_event_json`] through prost-reflect and the compiled-in descriptors: slower, and
+/// used only for events the generated code cannot write.
+fn write_by_reflection(event: &UserEvent, out: &mut Vec<u8>) -> Result<(), String> {
+    use prost::Message;
+    use prost_reflect::{DescriptorPool, DynamicMessage, SerializeOptions};
+    static DESCRIPTOR: std::sync::OnceLock<Result<prost_reflect::MessageDescriptor, String>> =
+        std::sync::OnceLock::new();
+    let descriptor = DESCRIPTOR
+        .get_or_init(|| {
+            let pool = DescriptorPool::decode(crate::event::FILE_DESCRIPTOR_SET)
+                .map_err(|e| e.to_string())?;
+            pool.get_message_by_name("events.UserEvent")
+                .ok_or_else(|| "events.UserEvent is not in the compiled schema".to_string())
         })
-        .collect()
+        .as_ref()
+        .map_err(Clone::clone)?;
+    let message = DynamicMessage::decode(descriptor.clone(), event.encode_to_vec().as_slice())
+        .map_err(|e| e.to_string())?;
+    let options = SerializeOptions::new().skip_default_fields(false);
+    let mut serializer = serde_json::Serializer::new(out);
+    message
+        .serialize_with_options(&mut serializer, &options)
+        .map_err(|e| e.to_string())
 }
 
-fn string(value: &Value, field: &str) -> Result<String, String> {
-    match value {
-        Value::String(s) => Ok(s.clone()),
-        other => Err(format!(
-            "{field}: expected a string, found {}",
-            describe(other)
-        )),
-    }
-}
-
-/// An `int64` in the JSON mapping: an integer number or a decimal string.
-fn int64(value: &Value, field: &str) -> Result<i64, String> {
-    let parsed = match value {
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) => s.parse().ok(),
-        _ => None,
-    };
-    parsed.ok_or_else(|| {
-        format!(
-            "{field}: expected an integer (milliseconds since the epoch) as a number or a \
-             decimal string, within the int64 range, found {}",
-            describe(value)
-        )
-    })
-}
-
-/// An `EventType` in the JSON mapping: its name, or its number.
-fn enum_value(value: &Value, field: &str) -> Result<EventType, String> {
-    let names = || {
-        EVENT_TYPES
-            .iter()
-            .map(|t| format!("{} ({})", t.as_str_name(), *t as i32))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    match value {
-        Value::String(name) => EventType::from_str_name(name).ok_or_else(|| {
-            format!(
-                "{field}: unknown event type \"{name}\"; expected one of {}",
-                names()
-            )
-        }),
-        Value::Number(n) => n
-            .as_i64()
-            .and_then(|n| i32::try_from(n).ok())
-            .and_then(|n| EventType::try_from(n).ok())
-            .ok_or_else(|| {
-                format!(
-                    "{field}: unknown event type number {n}; expected one of {}",
-                    names()
-                )
-            }),
-        other => Err(format!(
-            "{field}: expected an event type name or number, found {}",
-            describe(other)
-        )),
-    }
-}
-
-/// A short description of a JSON value for error messages: its kind and, if short, itself.
-fn describe(value: &Value) -> String {
-    let kind = match value {
-        Value::Null => return "null".to_string(),
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => return "an array".to_string(),
-        Value::Object(_) => return "an object".to_string(),
-    };
-    let text = value.to_string();
-    if text.chars().count() <= 40 {
-        format!("{kind} ({text})")
-    } else {
-        kind.to_string()
-    }
-}
-
-/// The event in the canonical protobuf JSON mapping, which [`parse_line`] reads back into the
-/// same event: lowerCamelCase names, the int64 `timestamp` as a decimal string, `eventType` by
-/// name, and fields holding their default value left out (`eventType` `UNKNOWN`, empty
-/// `metadata`, unset `email`/`username`/`data`).
-///
-/// One deliberate departure from the spec: `eventId`, `userId` and `timestamp` are always
-/// written, even when empty or 0, because a person reading a dump looks for them on every line.
-/// Parsers accept either form. An `event_type` number outside `EventType` is written as that
-/// number, as the spec says; [`parse_line`] rejects it, since no such event should be sent.
+/// The event as a JSON value, as [`write_event_json`] writes it.
 pub fn event_to_json(event: &UserEvent) -> Value {
-    let mut object = Map::new();
-    object.insert("eventId".into(), Value::String(event.event_id.clone()));
-    object.insert(
-        "timestamp".into(),
-        Value::String(event.timestamp.to_string()),
-    );
-    object.insert("userId".into(), Value::String(event.user_id.clone()));
-    if event.event_type != EventType::Unknown as i32 {
-        let value = match EventType::try_from(event.event_type) {
-            Ok(t) => Value::String(t.as_str_name().to_string()),
-            Err(_) => Value::from(event.event_type),
-        };
-        object.insert("eventType".into(), value);
+    let mut out = Vec::new();
+    match write_event_json(event, &mut out) {
+        Ok(()) => serde_json::from_slice(&out).unwrap_or(Value::Null),
+        Err(_) => Value::Null,
     }
-    if let Some(data) = &event.data {
-        let mut fields = Map::new();
-        if let Some(email) = &data.email {
-            fields.insert("email".into(), Value::String(email.clone()));
-        }
-        if let Some(username) = &data.username {
-            fields.insert("username".into(), Value::String(username.clone()));
-        }
-        if !data.metadata.is_empty() {
-            let metadata = data
-                .metadata
-                .iter()
-                .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-                .collect();
-            fields.insert("metadata".into(), Value::Object(metadata));
-        }
-        object.insert("data".into(), Value::Object(fields));
-    }
-    Value::Object(object)
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::needless_update,
+    reason = "event literals end with ..Default::default() so that a field added to the schema builds"
+)]
 mod tests {
     use std::collections::BTreeMap;
-    use std::io::{self, BufReader, Cursor, Read};
+    use std::io::{self, Cursor, Read};
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
+    use proptest::prelude::*;
     use serde_json::json;
 
     use super::*;
+    use crate::event::{EventType, UserEventData};
     use crate::generator::Generator;
 
     const NOW: i64 = 1_700_000_000_000;
 
     fn read_all(input: &[u8]) -> Vec<Result<UserEvent, LineError>> {
-        JsonLinesReader::with_clock(Cursor::new(input.to_vec()), || NOW).collect()
+        JsonLinesReader::with_clock(Cursor::new(input.to_vec()), ParseOptions::default(), || NOW)
+            .collect()
     }
 
     fn err(line: &str) -> String {
         parse_line(line, NOW).expect_err("line should be rejected")
+    }
+
+    fn lenient(line: &str) -> Result<UserEvent, String> {
+        let options = ParseOptions {
+            ignore_unknown_fields: true,
+        };
+        LineParser::new(options).parse(line, || NOW)
+    }
+
+    fn to_line(event: &UserEvent) -> String {
+        let mut out = Vec::new();
+        write_event_json(event, &mut out).expect("a known event type");
+        String::from_utf8(out).expect("JSON is UTF-8")
     }
 
     fn metadata(entries: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -400,7 +451,9 @@ mod tests {
                 email: Some("a@example.com".into()),
                 username: Some("a".into()),
                 metadata: metadata(&[("source", "web")]),
+                ..Default::default()
             }),
+            ..Default::default()
         };
         assert_eq!(parse_line(&line, NOW), Ok(expected));
     }
@@ -413,13 +466,18 @@ mod tests {
             timestamp: -5,
             user_id: "u".into(),
             event_type: EventType::UserLogout as i32,
-            data: None,
+            ..Default::default()
         };
         assert_eq!(parse_line(line, NOW), Ok(expected));
     }
 
     #[test]
     fn missing_event_id_becomes_fresh_uuid_v4_and_missing_timestamp_becomes_now() {
+        let given = LineParser::default().parse(r#"{"eventId":"e","timestamp":3}"#, || NOW);
+        assert_eq!(
+            given.map(|e| (e.event_id, e.timestamp)),
+            Ok(("e".into(), 3))
+        );
         let a = parse_line(r#"{"userId":"u","eventType":"USER_LOGIN"}"#, NOW).unwrap();
         let b = parse_line(r#"{"userId":"u","eventType":"USER_LOGIN"}"#, NOW).unwrap();
         assert_eq!(a.timestamp, NOW);
@@ -429,110 +487,174 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_event_id_and_a_zero_timestamp_given_are_kept() {
+        let event = parse_line(r#"{"eventId":"","timestamp":"0"}"#, NOW).unwrap();
+        assert_eq!((event.event_id.as_str(), event.timestamp), ("", 0));
+        let event = parse_line(r#"{"event_id":"","timestamp":0}"#, NOW).unwrap();
+        assert_eq!((event.event_id.as_str(), event.timestamp), ("", 0));
+    }
+
+    #[test]
     fn null_fields_count_as_not_set() {
         let line = r#"{"eventId":null,"timestamp":null,"userId":null,"eventType":null,
             "data":{"email":null,"username":null,"metadata":null}}"#
             .replace('\n', "");
         let event = parse_line(&line, NOW).unwrap();
+        assert!(Uuid::parse_str(&event.event_id).is_ok(), "{event:?}");
         assert_eq!(event.timestamp, NOW);
         assert_eq!(event.user_id, "");
         assert_eq!(event.event_type, EventType::Unknown as i32);
         assert_eq!(event.data, Some(UserEventData::default()));
         assert_eq!(parse_line(r#"{"data":null}"#, NOW).unwrap().data, None);
+        // A map value is not a field: null there is refused.
+        assert_eq!(
+            err(r#"{"data":{"metadata":{"k":null}}}"#),
+            "data.metadata.k: invalid type: null, expected a string"
+        );
     }
 
     #[test]
-    fn unknown_fields_are_rejected_by_name() {
+    fn unknown_fields_are_rejected_by_name_with_the_known_fields_and_the_flag() {
         assert_eq!(
             err(r#"{"userId":"u","user":"x"}"#),
-            "unknown field \"user\": a UserEvent has eventId, timestamp, userId, eventType and data"
+            "unknown field \"user\": UserEvent has eventId, timestamp, userId, eventType, data \
+             (or their proto names); --ignore-unknown-fields drops fields the schema does not have"
         );
-        assert_eq!(
-            err(r#"{"data":{"mail":"x"}}"#),
-            "data: unknown field \"mail\": UserEventData has email, username and metadata"
+        let nested = err(r#"{"data":{"mail":"x"}}"#);
+        assert!(
+            nested.starts_with(
+                "data: unknown field \"mail\": UserEventData has email, username, metadata"
+            ),
+            "{nested}"
         );
     }
 
     #[test]
-    fn unknown_event_type_lists_the_allowed_names() {
-        let allowed = "UNKNOWN (0), USER_REGISTERED (1), USER_LOGIN (2), USER_LOGOUT (3)";
+    fn unknown_fields_are_dropped_when_asked_at_any_depth() {
+        let line = r#"{"userId":"u","sessionId":{"a":[1,{"b":null}]},"timestamp":"7",
+            "data":{"mail":"x","username":"n","metadata":{"k":"v"}}}"#
+            .replace('\n', "");
+        let event = lenient(&line).unwrap();
+        assert_eq!((event.user_id.as_str(), event.timestamp), ("u", 7));
+        let data = event.data.unwrap();
+        assert_eq!(data.username.as_deref(), Some("n"));
+        assert_eq!(data.metadata, metadata(&[("k", "v")]));
+        // Map keys are data, not fields: never dropped.
         assert_eq!(
-            err(r#"{"eventType":"LOGIN"}"#),
-            format!("eventType: unknown event type \"LOGIN\"; expected one of {allowed}")
+            lenient(r#"{"data":{"metadata":{"anything":"v"}}}"#)
+                .unwrap()
+                .data
+                .unwrap()
+                .metadata
+                .len(),
+            1
         );
-        assert_eq!(
-            err(r#"{"event_type":9}"#),
-            format!("eventType: unknown event type number 9; expected one of {allowed}")
+        // Unknown enum values are still refused: they would be sent as a wrong value.
+        assert!(lenient(r#"{"eventType":"USER_JUMPED"}"#).is_err());
+    }
+
+    #[test]
+    fn deeply_nested_input_never_overflows_the_stack() {
+        let deep = |depth: usize| format!("{}1{}", "[".repeat(depth), "]".repeat(depth));
+        // An unknown field's value, deep as it may be, is skipped without recursing.
+        let unknown = format!(r#"{{"sessionId":{}}}"#, deep(100_000));
+        assert!(parse_line(&unknown, NOW).is_err());
+        assert!(lenient(&unknown).is_ok());
+        for line in [
+            format!(r#"{{"data":{{"metadata":{{"k":{}}}}}}}"#, deep(100_000)),
+            format!(r#"{{"data":{}}}"#, "{\"data\":".repeat(100_000)),
+            format!(r#"{{"x":{}}}"#, "{\"x\":".repeat(100_000)),
+        ] {
+            assert!(parse_line(&line, NOW).is_err(), "{}", &line[..40]);
+            assert!(lenient(&line).is_err(), "{}", &line[..40]);
+        }
+    }
+
+    #[test]
+    fn unknown_event_type_names_the_field_and_lists_the_allowed_names() {
+        let message = err(r#"{"eventType":"LOGIN"}"#);
+        assert!(
+            message.starts_with("eventType: unknown variant `LOGIN`")
+                && message.contains("USER_LOGOUT"),
+            "{message}"
         );
-        assert_eq!(
-            err(r#"{"eventType":1.5}"#),
-            format!("eventType: unknown event type number 1.5; expected one of {allowed}")
+        let message = err(r#"{"event_type":9}"#);
+        assert!(message.starts_with("eventType: ") || message.starts_with("event_type: "));
+        assert!(message.contains('9'), "{message}");
+        let message = err(r#"{"eventType":1.5}"#);
+        assert!(
+            message.contains("eventType") && message.contains("1.5"),
+            "{message}"
         );
     }
 
     #[test]
     fn wrong_types_are_rejected_naming_the_field() {
-        assert_eq!(
-            err(r#"{"userId":5}"#),
-            "userId: expected a string, found a number (5)"
-        );
-        assert_eq!(
-            err(r#"{"eventId":["a"]}"#),
-            "eventId: expected a string, found an array"
-        );
-        assert_eq!(
-            err(r#"{"eventType":true}"#),
-            "eventType: expected an event type name or number, found a boolean (true)"
-        );
-        assert_eq!(
-            err(r#"{"data":"x"}"#),
-            "data: expected an object, found a string (\"x\")"
-        );
-        assert_eq!(
-            err(r#"{"data":{"email":1}}"#),
-            "data.email: expected a string, found a number (1)"
-        );
-        assert_eq!(
-            err(r#"{"data":{"metadata":["a"]}}"#),
-            "data.metadata: expected an object of strings, found an array"
-        );
-        assert_eq!(
-            err(r#"{"data":{"metadata":{"ip":1}}}"#),
-            "data.metadata.ip: expected a string, found a number (1)"
-        );
-        for bad in [r#""17e11""#, "1.5", r#""abc""#, "9223372036854775808", "{}"] {
+        let cases = [
+            (
+                r#"{"userId":5}"#,
+                "userId: invalid type: integer `5`, expected a string",
+            ),
+            (
+                r#"{"user_id":5}"#,
+                "user_id: invalid type: integer `5`, expected a string",
+            ),
+            (
+                r#"{"eventId":["a"]}"#,
+                "eventId: invalid type: sequence, expected a string",
+            ),
+            (
+                r#"{"data":"x"}"#,
+                "data: invalid type: string \"x\", expected struct",
+            ),
+            (
+                r#"{"data":{"email":1}}"#,
+                "data.email: invalid type: integer `1`",
+            ),
+            (
+                r#"{"data":{"metadata":["a"]}}"#,
+                "data.metadata: invalid type: sequence",
+            ),
+            (
+                r#"{"data":{"metadata":{"ip":1}}}"#,
+                "data.metadata.ip: invalid type: integer",
+            ),
+        ];
+        for (line, expected) in cases {
+            let message = err(line);
+            assert!(message.starts_with(expected), "{line}: {message}");
+        }
+        for bad in [
+            r#""17e11""#,
+            "1.5",
+            r#""abc""#,
+            "9223372036854775808",
+            "{}",
+            "true",
+        ] {
             let message = err(&format!(r#"{{"timestamp":{bad}}}"#));
-            assert!(
-                message
-                    .starts_with("timestamp: expected an integer (milliseconds since the epoch)"),
-                "{bad}: {message}"
-            );
+            assert!(message.starts_with("timestamp: "), "{bad}: {message}");
         }
     }
 
     #[test]
-    fn a_field_given_under_both_names_is_rejected() {
-        assert_eq!(
-            err(r#"{"userId":"a","user_id":"b"}"#),
-            "userId given twice (as \"userId\" and \"user_id\")"
-        );
+    fn a_field_given_twice_is_rejected_naming_it() {
+        let message = err(r#"{"userId":"a","user_id":"b"}"#);
+        assert_eq!(message, "duplicate field `userId`");
+        let message = err(r#"{"data":{"email":"a","email":"b"}}"#);
+        assert_eq!(message, "data: duplicate field `email`");
     }
 
     #[test]
-    fn non_objects_and_invalid_json_are_rejected() {
-        assert_eq!(
-            err("[1,2]"),
-            "expected a JSON object (one event), found an array"
-        );
-        assert_eq!(
-            err("42"),
-            "expected a JSON object (one event), found a number (42)"
-        );
+    fn non_objects_invalid_json_and_trailing_text_are_rejected() {
+        assert!(err("[1,2]").contains("expected struct events.UserEvent"));
+        assert!(err("42").contains("expected struct events.UserEvent"));
         assert!(err(r#"{"userId":"#).starts_with("not valid JSON: "));
+        assert!(err(r#"{"userId":"a"} {"#).starts_with("not valid JSON: trailing"));
     }
 
     #[test]
-    fn canonical_json_has_camel_case_string_timestamp_and_enum_name() {
+    fn json_has_camel_case_string_int64_enum_name_and_every_field() {
         let event = UserEvent {
             event_id: "e-1".into(),
             timestamp: 1_700_000_000_123,
@@ -542,7 +664,9 @@ mod tests {
                 email: None,
                 username: Some("a".into()),
                 metadata: metadata(&[("ip", "192.0.2.1"), ("source", "web")]),
+                ..Default::default()
             }),
+            ..Default::default()
         };
         assert_eq!(
             event_to_json(&event),
@@ -554,21 +678,49 @@ mod tests {
                 "data": {"username": "a", "metadata": {"ip": "192.0.2.1", "source": "web"}}
             })
         );
+        assert_eq!(
+            to_line(&UserEvent::default()),
+            r#"{"eventId":"","timestamp":"0","userId":"","eventType":"UNKNOWN"}"#
+        );
     }
 
     #[test]
-    fn canonical_json_omits_defaults_but_keeps_event_id_user_id_and_timestamp() {
+    fn an_event_type_number_the_schema_lacks_is_written_as_that_number() {
+        let mut generator = Generator::new(3, 10);
         let event = UserEvent {
-            event_id: String::new(),
-            timestamp: 0,
-            user_id: String::new(),
-            event_type: EventType::Unknown as i32,
-            data: None,
+            event_type: 99,
+            ..generator.next_event(NOW)
         };
-        assert_eq!(
-            event_to_json(&event),
-            json!({"eventId": "", "timestamp": "0", "userId": ""})
-        );
+        let mut out = b"kept".to_vec();
+        write_event_json(&event, &mut out).unwrap();
+        let written: Value = serde_json::from_slice(&out[4..]).unwrap();
+        let mut expected = event_to_json(&UserEvent {
+            event_type: EventType::UserLogin as i32,
+            ..event.clone()
+        });
+        expected["eventType"] = json!(99);
+        assert_eq!(written, expected);
+        assert_eq!(&out[..4], b"kept", "appended");
+        assert!(parse_line(std::str::from_utf8(&out[4..]).unwrap(), 0).is_err());
+    }
+
+    #[test]
+    fn the_reflection_writer_writes_what_the_generated_code_writes() {
+        let mut generator = Generator::new(8, 50);
+        let mut events: Vec<UserEvent> = (0..300).map(|_| generator.next_event(NOW)).collect();
+        events.push(UserEvent::default());
+        events.push(UserEvent {
+            data: Some(UserEventData::default()),
+            ..Default::default()
+        });
+        for event in events {
+            let (mut generated, mut reflected) = (Vec::new(), Vec::new());
+            serde_json::to_writer(&mut generated, &event).unwrap();
+            write_by_reflection(&event, &mut reflected).unwrap();
+            // The same JSON; map entries may come in another order (a hash map's).
+            let parse = |bytes: &[u8]| serde_json::from_slice::<Value>(bytes).unwrap();
+            assert_eq!(parse(&reflected), parse(&generated), "{event:?}");
+        }
     }
 
     #[test]
@@ -576,7 +728,7 @@ mod tests {
         let mut generator = Generator::new(17, 500);
         for i in 0..2000 {
             let event = generator.next_event(NOW + i);
-            let line = event_to_json(&event).to_string();
+            let line = to_line(&event);
             assert_eq!(parse_line(&line, 0), Ok(event), "{line}");
         }
     }
@@ -588,10 +740,11 @@ mod tests {
             timestamp: 1,
             user_id: "u".into(),
             event_type: EventType::UserLogin as i32,
-            data: None,
+            ..Default::default()
         };
         let cases = [
             base.clone(),
+            UserEvent::default(),
             UserEvent {
                 data: Some(UserEventData::default()),
                 ..base.clone()
@@ -616,12 +769,13 @@ mod tests {
                     email: Some(String::new()),
                     username: Some("名前 \"quoted\" \\ \n\t\u{0}".into()),
                     metadata: metadata(&[("", ""), ("ключ", "значение 🦀"), ("k\"", "\u{7f}")]),
+                    ..Default::default()
                 }),
                 ..base.clone()
             },
         ];
         for event in cases {
-            let line = event_to_json(&event).to_string();
+            let line = to_line(&event);
             assert!(
                 !line.contains('\n'),
                 "one event must stay on one line: {line}"
@@ -644,7 +798,7 @@ mod tests {
             results[1],
             Err(LineError {
                 line: 4,
-                message: "userId: expected a string, found a number (7)".into()
+                message: "userId: invalid type: integer `7`, expected a string".into()
             })
         );
         let last = results[2].as_ref().unwrap();
@@ -677,12 +831,12 @@ mod tests {
                 if self.0.is_empty() {
                     return Err(io::Error::other("disk on fire"));
                 }
-                let n = self.0.read(buf)?;
-                Ok(n)
+                self.0.read(buf)
             }
         }
-        let reader = BufReader::new(FailsAfter(b"{\"userId\":\"a\"}\n{\"user"));
-        let results: Vec<_> = JsonLinesReader::with_clock(reader, || NOW).collect();
+        let reader = FailsAfter(b"{\"userId\":\"a\"}\n{\"user");
+        let results: Vec<_> =
+            JsonLinesReader::with_clock(reader, ParseOptions::default(), || NOW).collect();
         assert_eq!(results.len(), 2, "{results:?}");
         assert!(results[0].is_ok());
         assert_eq!(
@@ -692,6 +846,125 @@ mod tests {
                 message: "could not read input: disk on fire".into()
             })
         );
+    }
+
+    /// A reader that hands out at most `chunk` bytes per call and counts the calls.
+    struct Trickle<'a> {
+        data: &'a [u8],
+        chunk: usize,
+        calls: usize,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.calls += 1;
+            let n = buf.len().min(self.chunk).min(self.data.len());
+            buf[..n].copy_from_slice(&self.data[..n]);
+            self.data = &self.data[n..];
+            Ok(n)
+        }
+    }
+
+    fn generated_input(lines: usize) -> (Vec<UserEvent>, Vec<u8>) {
+        let mut generator = Generator::new(5, 100);
+        let events: Vec<UserEvent> = (0..lines).map(|_| generator.next_event(NOW)).collect();
+        let mut input = Vec::new();
+        for event in &events {
+            write_event_json(event, &mut input).unwrap();
+            input.push(b'\n');
+        }
+        (events, input)
+    }
+
+    #[test]
+    fn reader_reads_large_blocks_not_lines_and_keeps_lines_split_across_reads() {
+        let (events, input) = generated_input(20_000);
+        let mut trickle = Trickle {
+            data: &input,
+            chunk: usize::MAX,
+            calls: 0,
+        };
+        let parsed: Vec<UserEvent> =
+            JsonLinesReader::with_clock(&mut trickle, ParseOptions::default(), || NOW)
+                .map(Result::unwrap)
+                .collect();
+        assert_eq!(parsed, events);
+        let most = input.len() / READ_BYTES + 2;
+        assert!(
+            trickle.calls <= most,
+            "{} reads for {} bytes, at most {most} expected",
+            trickle.calls,
+            input.len()
+        );
+
+        // A pipe that gives 7 bytes at a time splits nearly every line between reads.
+        let first_400_lines = input
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| **b == b'\n')
+            .nth(399)
+            .map_or(input.len(), |(at, _)| at + 1);
+        let mut trickle = Trickle {
+            data: &input[..first_400_lines],
+            chunk: 7,
+            calls: 0,
+        };
+        let parsed: Vec<UserEvent> =
+            JsonLinesReader::with_clock(&mut trickle, ParseOptions::default(), || NOW)
+                .map(Result::unwrap)
+                .collect();
+        assert_eq!(parsed[..], events[..400]);
+    }
+
+    static CLOCK_READS: AtomicUsize = AtomicUsize::new(0);
+
+    fn counting_clock() -> i64 {
+        CLOCK_READS.fetch_add(1, Ordering::SeqCst);
+        NOW
+    }
+
+    #[test]
+    fn reader_reads_the_clock_once_per_block_not_once_per_line() {
+        let line = "{\"userId\":\"u\",\"eventType\":\"USER_LOGIN\"}\n";
+        let input = line.repeat(50_000);
+        let reader = Cursor::new(input.as_bytes());
+        let parsed: Vec<_> =
+            JsonLinesReader::with_clock(reader, ParseOptions::default(), counting_clock).collect();
+        assert_eq!(parsed.len(), 50_000);
+        assert!(parsed.iter().all(|e| e.as_ref().unwrap().timestamp == NOW));
+        let reads = CLOCK_READS.load(Ordering::SeqCst);
+        let blocks = input.len() / READ_BYTES + 1;
+        assert!(
+            (1..=blocks).contains(&reads),
+            "{reads} clock reads for {blocks} blocks of 50,000 lines"
+        );
+    }
+
+    #[test]
+    fn a_line_over_the_limit_is_reported_and_skipped_without_being_kept() {
+        let max_line_bytes = 1000;
+        let mut input = b"{\"userId\":\"a\"}\n{\"userId\":\"".to_vec();
+        input.resize(input.len() + 3 * READ_BYTES, b'x');
+        input.extend_from_slice(b"\"}\n{\"userId\":\"c\"}\n");
+        let mut reader =
+            JsonLinesReader::with_clock(Cursor::new(&input), ParseOptions::default(), || NOW);
+        reader.max_line_bytes = max_line_bytes;
+        let results: Vec<_> = reader.by_ref().collect();
+        assert!(
+            reader.buf.len() <= 2 * READ_BYTES + max_line_bytes,
+            "the long line was kept: {} bytes buffered",
+            reader.buf.len()
+        );
+        assert_eq!(
+            results.len(),
+            3,
+            "{:?}",
+            results.iter().map(|r| r.is_ok()).collect::<Vec<_>>()
+        );
+        let error = results[1].as_ref().unwrap_err();
+        assert_eq!(error.line, 2);
+        assert!(error.message.starts_with("longer than "), "{error}");
+        assert_eq!(results[2].as_ref().unwrap().user_id, "c");
     }
 
     #[test]
@@ -706,48 +979,96 @@ mod tests {
         );
     }
 
-    /// Splitmix64, to make reproducible garbage.
-    fn next(state: &mut u64) -> u64 {
-        *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = *state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
+    /// Bytes with JSON's punctuation, digits, escapes, and bytes that are not UTF-8.
+    const JSONISH: &[u8] = b"{}[]\":,0123456789-.eE+ \t\\ntruefalsnul\xc3\xa9\xff\r";
 
-    /// A line that is random bytes, or a valid event line with random JSON-ish edits.
-    fn garbage_line(state: &mut u64, valid: &str) -> Vec<u8> {
-        const JSONISH: &[u8] = b"{}[]\":,0123456789-.eE+ \t\\ntruefalsnul\xc3\xa9\xff\r";
-        let mut line = if next(state) % 3 == 0 {
-            let len = next(state) % 80;
-            (0..len).map(|_| next(state) as u8).collect()
-        } else {
-            valid.as_bytes().to_vec()
-        };
-        for _ in 0..next(state) % 6 {
-            let at = (next(state) as usize) % (line.len() + 1);
-            match next(state) % 3 {
+    /// A valid line from the generator, with `edits` applied: (position, byte, kind).
+    fn mutated_line(seed: u64, edits: &[(usize, u8, u8)]) -> Vec<u8> {
+        let mut line = to_line(&Generator::new(seed, 100).next_event(NOW)).into_bytes();
+        for &(at, byte, kind) in edits {
+            let at = at % (line.len() + 1);
+            let byte = JSONISH[byte as usize % JSONISH.len()];
+            match kind % 3 {
                 0 if at < line.len() => {
                     line.remove(at);
                 }
-                1 if at < line.len() => line[at] = JSONISH[next(state) as usize % JSONISH.len()],
-                _ => line.insert(at, JSONISH[next(state) as usize % JSONISH.len()]),
+                1 if at < line.len() => line[at] = byte,
+                _ => line.insert(at, byte),
             }
         }
-        line.retain(|b| *b != b'\n');
         line
+    }
+
+    /// Whatever the line, parsing returns; a line that parses writes back as JSON that
+    /// parses to the same event.
+    fn check_line(bytes: &[u8]) -> Result<(), TestCaseError> {
+        for ignore_unknown_fields in [false, true] {
+            let options = ParseOptions {
+                ignore_unknown_fields,
+            };
+            let parser = LineParser::new(options);
+            if let Ok(text) = std::str::from_utf8(bytes)
+                && let Ok(event) = parser.parse(text, || NOW)
+                && let Ok(()) = write_event_json(&event, &mut Vec::new())
+            {
+                let again = parser.parse(&to_line(&event), || 0);
+                prop_assert_eq!(again, Ok(event));
+            }
+            let results: Vec<_> =
+                JsonLinesReader::with_clock(Cursor::new(bytes), options, || NOW).collect();
+            let lines = bytes.split(|b| *b == b'\n').count();
+            prop_assert!(results.len() <= lines);
+        }
+        Ok(())
+    }
+
+    // Cases per property: 256 under `cargo test`; `make fuzz` sets PROPTEST_CASES higher.
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic_the_parser(
+            bytes in proptest::collection::vec(any::<u8>(), 0..400)
+        ) {
+            check_line(&bytes)?;
+        }
+
+        #[test]
+        fn jsonish_bytes_never_panic_the_parser(
+            bytes in proptest::collection::vec(proptest::sample::select(JSONISH), 0..200)
+        ) {
+            check_line(&bytes)?;
+        }
+
+        #[test]
+        fn mutated_valid_lines_never_panic_the_parser(
+            seed in any::<u64>(),
+            edits in proptest::collection::vec((any::<usize>(), any::<u8>(), any::<u8>()), 0..8)
+        ) {
+            check_line(&mutated_line(seed, &edits))?;
+        }
     }
 
     #[test]
     fn garbage_input_never_panics_and_errors_carry_the_right_line_number() {
-        let mut state = 99;
-        let mut generator = Generator::new(1, 100);
+        let mut state = 99u64;
+        let mut next = move || {
+            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        };
         let mut input = Vec::new();
         let mut non_blank_lines = Vec::new();
         for line_number in 1..=5000 {
-            let valid = event_to_json(&generator.next_event(NOW)).to_string();
-            let line = garbage_line(&mut state, &valid);
-            // A \r the reader strips as part of a line ending is whitespace anyway.
+            let edits: Vec<(usize, u8, u8)> = (0..next() % 6)
+                .map(|_| (next() as usize, next() as u8, next() as u8))
+                .collect();
+            let mut line = if next() % 3 == 0 {
+                (0..next() % 80).map(|_| next() as u8).collect()
+            } else {
+                mutated_line(next(), &edits)
+            };
+            line.retain(|b| *b != b'\n');
             let content = if line_number == 1 {
                 line.strip_prefix("\u{feff}".as_bytes()).unwrap_or(&line)
             } else {
@@ -756,16 +1077,8 @@ mod tests {
             if !content.iter().all(u8::is_ascii_whitespace) {
                 non_blank_lines.push(line_number);
             }
-            // Also feed every line to parse_line directly when it is UTF-8.
-            if let Ok(text) = std::str::from_utf8(&line) {
-                let _ = parse_line(text, NOW);
-            }
             input.extend_from_slice(&line);
-            input.extend_from_slice(if next(&mut state) % 2 == 0 {
-                b"\n"
-            } else {
-                b"\r\n"
-            });
+            input.extend_from_slice(if next() % 2 == 0 { b"\n" } else { b"\r\n" });
         }
         let results = read_all(&input);
         assert_eq!(

@@ -66,6 +66,10 @@ pub fn timestamp_from_millis(ms: i64) -> DateTime<Utc> {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::needless_update,
+    reason = "event literals end with ..Default::default() so that a field added to the schema builds"
+)]
 mod tests {
     use super::*;
     use crate::event::UserEventData;
@@ -78,10 +82,10 @@ mod tests {
             user_id: "user-42".into(),
             event_type: EventType::UserLogout as i32,
             data: Some(UserEventData {
-                email: None,
                 username: Some("bob".into()),
-                metadata: Default::default(),
+                ..Default::default()
             }),
+            ..Default::default()
         };
         let record = EncodedEvent::new(&event);
         assert_eq!(record.key, b"user-42");

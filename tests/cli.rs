@@ -776,3 +776,255 @@ async fn unusable_input_ends_with_one_line_and_exit_code_4() {
         "only the good lines"
     );
 }
+
+/// What a record stores, without where: value, key, timestamp, headers.
+type Stored = (
+    Option<Vec<u8>>,
+    Option<Vec<u8>>,
+    i64,
+    Vec<(String, Vec<u8>)>,
+);
+
+/// The topic's records as [`Stored`], sorted, so that two topics with the same records
+/// compare equal whatever their partitions and offsets.
+async fn stored_contents(client: &rskafka::client::Client, topic: &str) -> Vec<Stored> {
+    let mut contents: Vec<_> = reader::read_all(client, topic)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| {
+            (
+                r.value,
+                r.key,
+                r.timestamp_ms,
+                r.headers.into_iter().collect(),
+            )
+        })
+        .collect();
+    contents.sort();
+    contents
+}
+
+/// Lines covering the mapping's corner cases for a round trip: generated events, and the
+/// defaults (`eventId` "", `timestamp` 0, `UNKNOWN`, empty data) that a writer leaving
+/// defaults out would turn into a fresh id or the current time on the way back in.
+fn round_trip_lines() -> String {
+    let mut generator = kafka_producer::generator::Generator::new(7, 50);
+    let mut input = Vec::new();
+    for i in 0..200 {
+        kafka_producer::json_lines::write_event_json(
+            &generator.next_event(1_700_000_000_000 + i),
+            &mut input,
+        )
+        .unwrap();
+        input.push(b'\n');
+    }
+    let mut text = String::from_utf8(input).unwrap();
+    text.push_str(
+        r#"{"eventId":"","timestamp":"0","userId":"u-default"}
+{"event_id":"snake","timestamp":-1,"user_id":"u-snake","event_type":2,"data":{}}
+{"eventId":"nulls","timestamp":5,"userId":"u-null","eventType":null,"data":{"email":null,"metadata":{}}}
+{"eventId":"quotes","timestamp":6,"userId":"ü \"q\" 🦀","eventType":"USER_REGISTERED","data":{"email":"","username":"\u0000\n"}}
+"#,
+    );
+    text
+}
+
+#[tokio::test]
+async fn consume_events_fed_back_to_produce_store_byte_identical_records() {
+    let Some(client) = common::client_or_skip("cli-roundtrip").await else {
+        return;
+    };
+    let first = common::unique_topic("cli-roundtrip-a");
+    let second = common::unique_topic("cli-roundtrip-b");
+    common::create_topic(&client, &first, 3).await;
+    common::create_topic(&client, &second, 3).await;
+    let input = round_trip_lines();
+    let lines = input.lines().count();
+    let out = run_with_stdin(&["--topic", &first, "produce", "--input", "-"], &input);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    let consumed = run(&["--topic", &first, "consume", "--count", &lines.to_string()]);
+    assert_eq!(
+        consumed.status.code(),
+        Some(0),
+        "{}",
+        text(&consumed.stderr)
+    );
+    // `jq -c .event`, in Rust, so the test needs no jq.
+    let events: String = text(&consumed.stdout)
+        .lines()
+        .map(|line| {
+            let record: serde_json::Value = serde_json::from_str(line).unwrap();
+            format!("{}\n", record["event"])
+        })
+        .collect();
+    assert_eq!(events.lines().count(), lines);
+    let out = run_with_stdin(&["--topic", &second, "produce", "--input", "-"], &events);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    let (a, b) = (
+        stored_contents(&client, &first).await,
+        stored_contents(&client, &second).await,
+    );
+    assert_eq!(a.len(), lines);
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(
+            x, y,
+            "a record changed on the way through consume and produce"
+        );
+    }
+    assert_eq!(a, b);
+}
+
+#[tokio::test]
+async fn consume_piped_through_jq_into_produce_stores_byte_identical_records() {
+    let Some(client) = common::client_or_skip("cli-jq").await else {
+        return;
+    };
+    let jq = Command::new("jq").arg("--version").output();
+    if !jq.is_ok_and(|o| o.status.success()) {
+        eprintln!(
+            "SKIPPED cli-jq: no jq on PATH; consume_events_fed_back_to_produce_store_byte_identical_records checks the same in Rust"
+        );
+        return;
+    }
+    let first = common::unique_topic("cli-jq-a");
+    let second = common::unique_topic("cli-jq-b");
+    common::create_topic(&client, &first, 3).await;
+    common::create_topic(&client, &second, 1).await;
+    let input = round_trip_lines();
+    let lines = input.lines().count();
+    let out = run_with_stdin(&["--topic", &first, "produce", "--input", "-"], &input);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    let binary = env!("CARGO_BIN_EXE_kafka-producer");
+    let pipeline = format!(
+        "set -o pipefail; '{binary}' --topic '{first}' consume --count {lines} \
+         | jq -c .event | '{binary}' --topic '{second}' produce --input -"
+    );
+    let out = Command::new("bash")
+        .args(["-c", &pipeline])
+        .env("KAFKA_BROKER", common::broker())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        stored_contents(&client, &first).await,
+        stored_contents(&client, &second).await
+    );
+}
+
+#[tokio::test]
+async fn unknown_fields_are_refused_unless_ignore_unknown_fields_is_given() {
+    let Some(client) = common::client_or_skip("cli-unknown").await else {
+        return;
+    };
+    let topic = common::unique_topic("cli-unknown");
+    common::create_topic(&client, &topic, 1).await;
+    let input = r#"{"eventId":"e","userId":"u","eventType":"USER_LOGIN","sessionId":"s","data":{"plan":"x"}}"#;
+
+    let out = run_with_stdin(&["--topic", &topic, "produce", "--input", "-"], input);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.contains("line 1: unknown field \"sessionId\"")
+            && stderr.contains("--ignore-unknown-fields"),
+        "names the field and the flag: {stderr}"
+    );
+    assert_eq!(reader::read_all(&client, &topic).await.unwrap().len(), 0);
+
+    let out = run_with_stdin(
+        &[
+            "--topic",
+            &topic,
+            "produce",
+            "--input",
+            "-",
+            "--ignore-unknown-fields",
+        ],
+        input,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stored = reader::read_all(&client, &topic).await.unwrap();
+    assert_eq!(stored.len(), 1);
+    let event = stored[0].decode().unwrap();
+    assert_eq!(
+        (event.event_id.as_str(), event.user_id.as_str()),
+        ("e", "u")
+    );
+    assert_eq!(
+        event.data,
+        Some(Default::default()),
+        "data kept, plan dropped"
+    );
+}
+
+#[tokio::test]
+async fn consume_prints_an_enum_number_the_schema_lacks_as_that_number() {
+    let Some(client) = common::client_or_skip("cli-enum-number").await else {
+        return;
+    };
+    let topic = common::unique_topic("cli-enum-number");
+    common::create_topic(&client, &topic, 1).await;
+    // A record as a producer with a newer schema (one more event type) writes it.
+    let producer = kafka_producer::Producer::connect(common::config_for(&topic))
+        .await
+        .unwrap();
+    let event = UserEvent {
+        event_id: "newer".into(),
+        timestamp: 9,
+        user_id: "u".into(),
+        event_type: 7,
+        ..Default::default()
+    };
+    producer.send(&event).await.unwrap().await.unwrap();
+    producer.close().await;
+
+    let out = run(&["--topic", &topic, "consume", "--count", "1"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        printed["event"],
+        serde_json::json!({"eventId": "newer", "timestamp": "9", "userId": "u", "eventType": 7}),
+        "{printed}"
+    );
+}
+
+#[tokio::test]
+async fn json_lines_from_stdin_are_stored_in_input_order_per_key() {
+    let Some(client) = common::client_or_skip("cli-order").await else {
+        return;
+    };
+    let topic = common::unique_topic("cli-order");
+    common::create_topic(&client, &topic, 3).await;
+    // More lines than the reader thread runs ahead of the producer, over a few keys.
+    let lines = 30_000;
+    let input: String = (0..lines)
+        .map(|i| {
+            format!(
+                "{{\"eventId\":\"{i}\",\"userId\":\"user-{}\",\"eventType\":\"USER_LOGIN\"}}\n",
+                i % 5
+            )
+        })
+        .collect();
+    let out = run_with_stdin(&["--topic", &topic, "produce", "--input", "-"], &input);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+
+    let mut per_key: std::collections::BTreeMap<String, Vec<u64>> = Default::default();
+    for record in reader::read_all(&client, &topic).await.unwrap() {
+        let event = record.decode().unwrap();
+        per_key
+            .entry(event.user_id)
+            .or_default()
+            .push(event.event_id.parse().unwrap());
+    }
+    assert_eq!(per_key.len(), 5);
+    for (key, ids) in per_key {
+        let expected: Vec<u64> = (0..lines)
+            .filter(|i| i % 5 == key[5..].parse::<u64>().unwrap())
+            .collect();
+        assert_eq!(ids.len(), expected.len(), "{key}");
+        assert!(ids == expected, "{key}: events stored out of input order");
+    }
+}

@@ -1,12 +1,20 @@
 //! `consume`: prints a topic's records as JSON lines, each decoded as a `UserEvent` with
 //! its partition, offset, key and headers. For checking what was produced; not a
 //! consumer-group client. A record that does not decode is reported, never skipped.
+//! Fed records by `reader`; the `event` it prints is the JSON mapping `produce --input`
+//! reads, so `consume | jq -c .event | produce --input -` stores the same record values.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::io::Write;
 
 use clap::{Args, ValueEnum};
 use kafka_producer::connect;
-use kafka_producer::json_lines::event_to_json;
+use kafka_producer::event::UserEvent;
+use kafka_producer::json_lines::write_event_json;
 use kafka_producer::reader::{self, StartAt, StoredRecord};
-use serde_json::json;
+use serde::Serialize;
+use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 
 use super::options::{ConnectionArgs, EngineArgs};
@@ -79,29 +87,26 @@ pub async fn run(
 
     let mut printed = 0u64;
     let mut undecodable = 0u64;
+    let mut out = std::io::stdout().lock();
+    let mut line = Vec::new();
     while let Some(item) = rx.recv().await {
         let record = item?;
-        match record.decode() {
-            Ok(event) => {
-                let headers: serde_json::Map<String, serde_json::Value> = record
-                    .headers
-                    .iter()
-                    .map(|(k, v)| (k.clone(), String::from_utf8_lossy(v).into_owned().into()))
-                    .collect();
-                let line = json!({
-                    "partition": record.partition,
-                    "offset": record.offset,
-                    "key": record.key.as_deref().map(String::from_utf8_lossy),
-                    "headers": headers,
-                    "timestamp": record.timestamp_ms,
-                    "event": event_to_json(&event),
-                });
-                println!("{line}");
+        line.clear();
+        let written = record
+            .decode()
+            .map_err(|why| format!("not a UserEvent ({why})"))
+            .and_then(|event| write_line(&record, &event, &mut line));
+        match written {
+            Ok(()) => {
+                line.push(b'\n');
+                out.write_all(&line)
+                    .and_then(|()| out.flush())
+                    .map_err(|e| CliError::usage(format!("cannot write to stdout: {e}")))?;
             }
             Err(why) => {
                 undecodable += 1;
                 eprintln!(
-                    "partition {} offset {}: not a UserEvent ({why})",
+                    "partition {} offset {}: {why}",
                     record.partition, record.offset
                 );
             }
@@ -116,4 +121,37 @@ pub async fn run(
     } else {
         ExitCode::Failures
     })
+}
+
+/// One printed record. Fields in alphabetical order, the order they have always had.
+#[derive(Serialize)]
+struct Line<'a> {
+    /// The event as `json_lines::write_event_json` writes it.
+    event: &'a RawValue,
+    headers: BTreeMap<&'a str, Cow<'a, str>>,
+    key: Option<Cow<'a, str>>,
+    offset: i64,
+    partition: i32,
+    timestamp: i64,
+}
+
+/// Writes the record as one JSON line (no line end) into `out`.
+fn write_line(record: &StoredRecord, event: &UserEvent, out: &mut Vec<u8>) -> Result<(), String> {
+    let mut event_json = Vec::new();
+    write_event_json(event, &mut event_json)?;
+    let event_json = String::from_utf8(event_json).map_err(|e| e.to_string())?;
+    let event = RawValue::from_string(event_json).map_err(|e| e.to_string())?;
+    let line = Line {
+        event: &event,
+        headers: record
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), String::from_utf8_lossy(v)))
+            .collect(),
+        key: record.key.as_deref().map(String::from_utf8_lossy),
+        offset: record.offset,
+        partition: record.partition,
+        timestamp: record.timestamp_ms,
+    };
+    serde_json::to_writer(out, &line).map_err(|e| e.to_string())
 }

@@ -3,7 +3,7 @@
 //! whether everything was delivered. Stops cleanly on SIGINT/SIGTERM (flush first).
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, IsTerminal, Write};
+use std::io::{IsTerminal, Write};
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use kafka_producer::config::{self, ProducerConfig};
+use kafka_producer::json_lines::ParseOptions;
 use kafka_producer::producer::MAX_PARTITIONS;
 use kafka_producer::{DeliveryFuture, Producer, SendError, connect};
 use tokio::sync::mpsc;
@@ -66,6 +67,10 @@ pub struct ProduceArgs {
     /// Report bad input lines on stderr and keep going, instead of stopping at the first.
     #[arg(long, help_heading = "Source")]
     skip_invalid: bool,
+
+    /// Drop JSON fields the schema does not have, instead of refusing the line.
+    #[arg(long, requires = "input")]
+    ignore_unknown_fields: bool,
 
     /// Create the topic first if it does not exist.
     #[arg(long, help_heading = "Topic creation")]
@@ -143,7 +148,12 @@ pub async fn run(connection: &ConnectionArgs, args: ProduceArgs) -> Result<ExitC
         _ => None,
     };
     let items = match input {
-        Some(input) => source::json_lines(input),
+        Some(input) => source::json_lines(
+            input,
+            ParseOptions {
+                ignore_unknown_fields: args.ignore_unknown_fields,
+            },
+        ),
         None => {
             let count = match (args.count, args.duration) {
                 (Some(n), _) => Some(n),
@@ -176,15 +186,13 @@ pub async fn run(connection: &ConnectionArgs, args: ProduceArgs) -> Result<ExitC
 }
 
 /// Opens `--input`: a file, or stdin for `-`.
-fn open_input(input: Option<&PathBuf>) -> Result<Option<Box<dyn BufRead + Send>>, CliError> {
+fn open_input(input: Option<&PathBuf>) -> Result<Option<source::Input>, CliError> {
     Ok(match input {
         None => None,
-        Some(path) if path.as_os_str() == "-" => Some(Box::new(BufReader::new(std::io::stdin()))),
-        Some(path) => Some(Box::new(BufReader::new(
-            std::fs::File::open(path).map_err(|e| {
-                CliError::usage(format!("cannot open --input {}: {e}", path.display()))
-            })?,
-        ))),
+        Some(path) if path.as_os_str() == "-" => Some(source::Input::Stdin),
+        Some(path) => Some(source::Input::File(std::fs::File::open(path).map_err(
+            |e| CliError::usage(format!("cannot open --input {}: {e}", path.display())),
+        )?)),
     })
 }
 

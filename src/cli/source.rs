@@ -1,28 +1,35 @@
-//! Where `produce` gets its events: the seeded generator or a JSON-lines file/stdin.
+//! Where `produce` gets its events: the seeded generator or JSON lines from a file/stdin.
 //! Runs on its own thread (parsing and generating cost CPU, and reading stdin blocks),
-//! and feeds the produce loop with chunks through a bounded channel.
+//! and feeds the produce loop with chunks, in input order, through a bounded channel.
 
-use std::io::BufRead;
+use std::fs::File;
+use std::io::Read;
 
 use kafka_producer::event::UserEvent;
 use kafka_producer::generator::Generator;
-use kafka_producer::json_lines::{JsonLinesReader, LineError};
+use kafka_producer::json_lines::{JsonLinesReader, LineError, ParseOptions, system_now_ms};
 use tokio::sync::mpsc;
 
 /// Events handed over per channel message: amortises the hand-off cost.
 const CHUNK: usize = 1024;
-/// Chunks buffered between the source thread and the produce loop.
+/// Chunks buffered between the source thread and the produce loop: with [`CHUNK`], what
+/// the source may run ahead of the producer's own (bounded) buffer.
 const CHUNKS_AHEAD: usize = 8;
 
 /// One input item: an event, or a line that could not be used.
 pub type Item = Result<UserEvent, LineError>;
 
+/// Where JSON lines come from.
+pub enum Input {
+    /// The process's standard input, read in large blocks like a file.
+    Stdin,
+    /// An opened file.
+    File(File),
+}
+
 /// Milliseconds since the epoch, now.
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    system_now_ms()
 }
 
 /// Starts the generator thread: `count` events (None = until the receiver is dropped).
@@ -44,23 +51,31 @@ pub fn generator(seed: u64, users: u64, count: Option<u64>) -> mpsc::Receiver<Ve
     rx
 }
 
-/// Starts the JSON-lines reader thread over an opened input.
-pub fn json_lines(input: Box<dyn BufRead + Send>) -> mpsc::Receiver<Vec<Item>> {
+/// Starts the thread that reads and parses JSON lines; it ends at the end of the input or
+/// when the receiver is dropped.
+pub fn json_lines(input: Input, options: ParseOptions) -> mpsc::Receiver<Vec<Item>> {
     let (tx, rx) = mpsc::channel(CHUNKS_AHEAD);
-    std::thread::spawn(move || {
-        let mut chunk = Vec::with_capacity(CHUNK);
-        for item in JsonLinesReader::new(input) {
-            chunk.push(item);
-            if chunk.len() == CHUNK {
-                let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
-                if tx.blocking_send(full).is_err() {
-                    return;
-                }
-            }
-        }
-        if !chunk.is_empty() {
-            let _ = tx.blocking_send(chunk);
-        }
+    std::thread::spawn(move || match input {
+        // The lock bypasses stdin's own 8 KiB buffer for our large reads, and is taken
+        // once rather than per read.
+        Input::Stdin => send_lines(std::io::stdin().lock(), options, &tx),
+        Input::File(file) => send_lines(file, options, &tx),
     });
     rx
+}
+
+fn send_lines(input: impl Read, options: ParseOptions, tx: &mpsc::Sender<Vec<Item>>) {
+    let mut chunk = Vec::with_capacity(CHUNK);
+    for item in JsonLinesReader::new(input, options) {
+        chunk.push(item);
+        if chunk.len() == CHUNK {
+            let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
+            if tx.blocking_send(full).is_err() {
+                return; // the produce loop stopped
+            }
+        }
+    }
+    if !chunk.is_empty() {
+        let _ = tx.blocking_send(chunk);
+    }
 }
