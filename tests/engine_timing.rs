@@ -133,6 +133,7 @@ async fn producer(config: &ProducerConfig, cluster: &MockCluster) -> Producer {
         .unwrap()
 }
 
+#[allow(clippy::needless_update)]
 fn event(n: usize) -> UserEvent {
     UserEvent {
         event_id: format!("event-{n}"),
@@ -140,6 +141,8 @@ fn event(n: usize) -> UserEvent {
         user_id: format!("user-{}", n % 7),
         event_type: EventType::UserLogin as i32,
         data: None,
+        // Fields a newer schema adds keep their defaults.
+        ..Default::default()
     }
 }
 
