@@ -77,6 +77,9 @@ pub(crate) struct SenderLimits {
     /// An unanswered request (or a connection attempt) older than this drops the
     /// connection.
     pub request_timeout: Duration,
+    /// How long connecting and metadata requests may take: the request timeout as
+    /// set, not shortened to the message timeout (which bounds batches, not these).
+    pub control_timeout: Duration,
     /// Pause before connecting again after a failed attempt.
     pub retry_backoff: Duration,
 }
@@ -112,7 +115,7 @@ pub(crate) async fn run<C: Cluster>(
             }
             let current = match &link {
                 Some(l) => Arc::clone(l),
-                None => match timeout(limits.request_timeout, cluster.connect(broker)).await {
+                None => match timeout(limits.control_timeout, cluster.connect(broker)).await {
                     Ok(Ok(l)) => {
                         debug!(broker, "connected");
                         connect_after = None;

@@ -221,7 +221,10 @@ impl Producer {
     ) -> Result<Self, StartError> {
         let cluster = Arc::new(cluster);
         let request_timeout = config.effective_request_timeout();
-        let leaders = match tokio::time::timeout(request_timeout, cluster.leaders()).await {
+        // Start-up and metadata are bounded by the request timeout as set: a short
+        // message timeout bounds batches, not these.
+        let control_timeout = config.request_timeout;
+        let leaders = match tokio::time::timeout(control_timeout, cluster.leaders()).await {
             Ok(Ok(leaders)) if !leaders.is_empty() => leaders,
             Ok(Ok(_)) => {
                 return Err(StartError::Connect(ConnectError::TopicNotFound {
@@ -236,7 +239,7 @@ impl Producer {
             Err(_) => {
                 return Err(StartError::Connect(ConnectError::Cluster {
                     detail: format!(
-                        "no metadata for '{}' within {request_timeout:?}",
+                        "no metadata for '{}' within {control_timeout:?}",
                         config.topic
                     ),
                 }));
@@ -245,7 +248,7 @@ impl Producer {
         let metrics = Arc::new(Metrics::default());
         let idempotence = if config.idempotence {
             let identity =
-                Idempotence::start(Arc::clone(&cluster), request_timeout, Arc::clone(&metrics))
+                Idempotence::start(Arc::clone(&cluster), control_timeout, Arc::clone(&metrics))
                     .await
                     .map_err(StartError::Idempotence)?;
             Some(Arc::new(identity))
@@ -256,6 +259,7 @@ impl Producer {
             max_in_flight: config.max_in_flight,
             max_request_bytes: config.max_request_bytes,
             request_timeout,
+            control_timeout,
             retry_backoff: config.retry_backoff,
         };
         let partitions = leaders.len().min(MAX_PARTITIONS);

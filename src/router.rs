@@ -128,7 +128,7 @@ impl<C: Cluster> Router<C> {
         *last = Instant::now();
         self.metrics.record_metadata_refresh();
         let leaders =
-            match tokio::time::timeout(self.limits.request_timeout, self.cluster.leaders()).await {
+            match tokio::time::timeout(self.limits.control_timeout, self.cluster.leaders()).await {
                 Ok(Ok(leaders)) => leaders,
                 Ok(Err(e)) => {
                     warn!(error = %e, "metadata refresh failed");

@@ -118,6 +118,8 @@ pub struct Load {
 pub struct Report {
     pub event_id: u128,
     pub outcome: DeliveryResult,
+    /// When `send` accepted it.
+    pub accepted_at: Instant,
     /// From acceptance to when the collector saw the report: an upper bound of the real
     /// delay (reports are awaited in acceptance order).
     pub delay: Duration,
@@ -178,6 +180,7 @@ pub fn start_load(producer: Arc<Producer>, load: Load) -> RunningLoad {
             reports.push(Report {
                 event_id,
                 outcome,
+                accepted_at,
                 delay: accepted_at.elapsed(),
             });
         }
