@@ -144,7 +144,9 @@ pub(crate) async fn run<C: Cluster>(
             .filter(|_| worker.takes_new_batches())
             .map(|at| at.checked_sub(TIMER_TICK).unwrap_or(at));
         let expiry_at = worker.next_expiry();
-        let resend_at = worker.resend_at.filter(|_| worker.has_waiting());
+        let resend_at = worker
+            .resend_at
+            .filter(|_| worker.has_waiting() || worker.stale_route);
         tokio::select! {
             biased;
             Some(answer) = answers.recv() => {
@@ -295,7 +297,12 @@ impl<C: Cluster> Worker<C> {
             // connection here too would fail every partition's requests on it, and
             // under a slow broker turn one late batch into a storm of retries.
             let broker = match &flight.state {
-                FlightState::Sent { sender, .. } => Some(sender.broker),
+                FlightState::Sent { sender, .. } => {
+                    // No answer in a whole message timeout: the leader may be gone
+                    // (hung or moved) without any request failing yet.
+                    self.stale_route = true;
+                    Some(sender.broker)
+                }
                 FlightState::Waiting => None,
             };
             warn!(
@@ -391,6 +398,16 @@ impl<C: Cluster> Worker<C> {
         }
         if !self.takes_new_batches() {
             return;
+        }
+        if self.stale_route && !self.on_wire() {
+            // A batch timed out without an answer: its leader may be gone. New batches
+            // wait for fresh metadata rather than follow it to the same broker.
+            if self.ctx.router.generation() <= self.route_seen {
+                self.ctx.router.request_refresh(self.route_seen);
+                self.resend_at = Some(now + self.ctx.retry_backoff);
+                return;
+            }
+            self.stale_route = false;
         }
         if closing
             || self
