@@ -174,6 +174,14 @@ latency_up() {
   kafka up >&2
   BROKER_PID="$(cat "$KROOT/$LATENCY_INSTANCE/kafka.pid" 2>/dev/null || true)"
   BROKER="localhost:$((LATENCY_PORT + 2))"
+  # A freshly started JVM compiles its hot paths during its first minute of work; one
+  # short unrecorded run per side keeps that cost out of the first measured run.
+  kafka create-topic "bench-warmup-$STAMP" 3 >/dev/null
+  local side
+  for side in $SIDES; do
+    "$BIN" "$side" --broker "$BROKER" --topic "bench-warmup-$STAMP" --events 40000 \
+      --rate "$LATENCY_RATE" >/dev/null 2>&1 || log "warm-up run of $side failed (ignored)"
+  done
 }
 latency_down() {
   if [[ "$INSTANCE" == "$LATENCY_INSTANCE" ]]; then
@@ -193,7 +201,8 @@ latency_down() {
 # broker_partitions: how many partitions the current broker holds (its data dir's
 # partition directories), as a fact about the conditions of a run.
 broker_partitions() {
-  find "$KROOT/$INSTANCE/data" -maxdepth 1 -mindepth 1 -type d -regex '.*-[0-9]+$' 2>/dev/null | wc -l
+  # The broker deletes directories while this looks: a vanished one is not an error.
+  { ls "$KROOT/$INSTANCE/data" 2>/dev/null || true; } | grep -cE -- '-[0-9]+$' || true
 }
 # broker_cpu: user+system CPU seconds of the broker so far, or 0 if unknown.
 broker_cpu() {
