@@ -38,7 +38,9 @@
 #   BENCH_RATE          events/s of the rate scenario        (default 50000)
 #   BENCH_RATE_EVENTS   events per run of the rate scenario  (default: BENCH_EVENTS
 #                       capped at 500000, i.e. 10 s per run at 50,000/s)
-#   BENCH_LONG_TIMEOUT_MS  message timeout of p1000-long     (default 60000)
+#   BENCH_LONG_TIMEOUT_MS  message timeout of p1000-long     (default 300000: krafka
+#                       caps its buffer by bytes only, so it accepts all the events
+#                       at once and its last ones wait for all the others)
 #   BENCH_LATENCY_RATE  events/s of the latency scenario     (default 20000)
 #   BENCH_LATENCY_EVENTS events per run of it                (default: BENCH_EVENTS
 #                       capped at 200000, i.e. 10 s per run at 20,000/s)
@@ -80,7 +82,7 @@ USERS="${BENCH_USERS:-100000}"
 SEED="${BENCH_SEED:-1}"
 SCENARIOS="${BENCH_SCENARIOS:-p3 p12 rate p100 p1000 p1000-long latency}"
 SIDES="${BENCH_SIDES:-ours librdkafka krafka}"
-LONG_TIMEOUT_MS="${BENCH_LONG_TIMEOUT_MS:-60000}"
+LONG_TIMEOUT_MS="${BENCH_LONG_TIMEOUT_MS:-300000}"
 LATENCY_RATE="${BENCH_LATENCY_RATE:-20000}"
 LATENCY_EVENTS="${BENCH_LATENCY_EVENTS:-$(( EVENTS < 200000 ? EVENTS : 200000 ))}"
 LATENCY_DELAY_MS="${BENCH_LATENCY_DELAY_MS:-5}"
@@ -240,6 +242,12 @@ run_one() {
   elif [[ "$partitions" -ge 100 && "${BENCH_KEEP_TOPICS:-0}" != 1 ]]; then
     kafka run-class org.apache.kafka.tools.TopicCommand --bootstrap-server "127.0.0.1:$(broker_port)" \
       --delete --topic "$topic" >/dev/null 2>&1 || log "could not delete topic $topic"
+    # Let the broker take the topic's partitions out of service (it renames their
+    # directories at once and deletes the files a minute later) before the next run.
+    local waited=0
+    while (( $(broker_partitions) > held + 10 && waited < 60 )); do
+      sleep 0.5; waited=$((waited + 1))
+    done
   fi
   local wall user sys rss
   read -r wall user sys rss < <(grep -E '^[0-9.]+ [0-9.]+ [0-9.]+ [0-9]+$' "$OUT/$topic.time" | tail -n 1)
