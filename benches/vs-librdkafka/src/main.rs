@@ -179,6 +179,25 @@ fn parse_args() -> Args {
     args
 }
 
+/// A duration in milliseconds from the environment, if set.
+fn env_ms(name: &str) -> Option<Duration> {
+    let value = std::env::var(name).ok()?;
+    let ms: u64 = value
+        .parse()
+        .unwrap_or_else(|_| panic!("{name} must be milliseconds (got {value:?})"));
+    Some(Duration::from_millis(ms))
+}
+
+/// A count from the environment, if set.
+fn env_count(name: &str) -> Option<usize> {
+    let value = std::env::var(name).ok()?;
+    Some(
+        value
+            .parse()
+            .unwrap_or_else(|_| panic!("{name} must be a count (got {value:?})")),
+    )
+}
+
 /// The events of a run, made before the clock starts.
 struct Workload {
     events: Vec<UserEvent>,
@@ -564,6 +583,12 @@ fn run_ours(args: &Args, workload: &Workload, latencies: &Arc<Latencies>) -> Run
             },
             topic: args.topic.clone(),
             message_timeout: args.message_timeout,
+            // For A/B runs only (BENCHMARKS.md says which): ours with a longer request
+            // timeout or a larger record cap on its buffer than its defaults.
+            request_timeout: env_ms("BENCH_OURS_REQUEST_TIMEOUT_MS")
+                .unwrap_or(kafka_producer::config::DEFAULT_REQUEST_TIMEOUT),
+            buffer_max_records: env_count("BENCH_OURS_BUFFER_RECORDS")
+                .unwrap_or(kafka_producer::config::DEFAULT_BUFFER_MAX_RECORDS),
             // Everything else is the default, which is the original producer's settings:
             // zstd, 10,000 records / 1,000,000 bytes per batch, linger 5 ms, message
             // timeout 5 s, 1 GiB / 100,000 events buffered, murmur2, acks=all; and the
@@ -580,6 +605,8 @@ fn run_ours(args: &Args, workload: &Workload, latencies: &Arc<Latencies>) -> Run
             }
         };
         let partitions = producer.partition_count();
+        let (request_timeout_ms, buffer_max_records) =
+            (config.request_timeout.as_millis(), config.buffer_max_records);
 
         // BENCH_COLLECTORS=shared puts the collectors on the producer's runtime instead,
         // as an application that spawns its report handling would (see BENCHMARKS.md).
@@ -623,7 +650,7 @@ fn run_ours(args: &Args, workload: &Workload, latencies: &Arc<Latencies>) -> Run
             cpu,
             max_sockets,
             extra: format!(
-                ",\"partitions\":{partitions},\"collectors\":\"{}\",\"batches\":{},\"records_per_batch\":{:.1},\"retries\":{},\"epoch_bumps\":{},\"timed_out_queued\":{},\"timed_out_in_flight\":{},\"engine_ack_p50_ms\":{:.3},\"engine_ack_p99_ms\":{:.3}",
+                ",\"partitions\":{partitions},\"collectors\":\"{}\",\"batches\":{},\"records_per_batch\":{:.1},\"retries\":{},\"epoch_bumps\":{},\"timed_out_queued\":{},\"timed_out_in_flight\":{},\"engine_ack_p50_ms\":{:.3},\"engine_ack_p99_ms\":{:.3},\"request_timeout_ms\":{request_timeout_ms},\"buffer_max_records\":{buffer_max_records}",
                 if shared { "shared" } else { "own-thread" },
                 m.batches_sent,
                 m.mean_records_per_batch(),
