@@ -1,45 +1,73 @@
 #!/usr/bin/env bash
 # =============================================================================
-# scripts/bench.sh: this project's producer ("ours") against librdkafka, side by
-# side, on the local Kafka broker. Run by `make bench`.
+# scripts/bench.sh: this project's producer ("ours") against two peers, librdkafka
+# (through the rdkafka crate) and krafka (a pure-Rust client), side by side on a
+# local Kafka broker. Run by `make bench`.
 #
 # Builds benches/vs-librdkafka (its own workspace; librdkafka is built from
 # source with cmake there and never linked into the product), starts the broker
-# if none answers (scripts/kafka.sh up), then for each scenario runs the two
-# sides alternately, A B A B A B, each run its own process on a fresh topic made
-# with `scripts/kafka.sh create-topic`, measured by /usr/bin/time -f '%e %U %S %M'
+# if none answers (scripts/kafka.sh up), then for each scenario runs the sides in
+# turn, A B C A B C ..., each run its own process on a fresh topic made with
+# `scripts/kafka.sh create-topic`, measured by /usr/bin/time -f '%e %U %S %M'
 # (wall s, user s, sys s, peak RSS KB). Prints per side the MEDIAN of each figure
-# and the ratio ours/librdkafka, as Markdown, and keeps every run's raw figures.
+# and the ratios ours/librdkafka and ours/krafka, as Markdown, and keeps every
+# run's raw figures. Every side sends the same pre-generated events with the
+# original producer's settings (zstd, linger 5 ms, 1 MB / 10,000-record batches,
+# 5 s message timeout, 1 GiB buffer, acks=all, murmur2); see BENCHMARKS.md.
 #
-# Scenarios (BENCH_SCENARIOS, default "p3 p12 rate"):
-#   p3     3 partitions, as fast as the producer goes
-#   p12    12 partitions, as fast as the producer goes
-#   rate   3 partitions at BENCH_RATE events/s: ack latency at equal load
+# Scenarios (BENCH_SCENARIOS, default "p3 p12 rate p100 p1000 p1000-long latency"):
+#   p3          3 partitions, as fast as the producer goes
+#   p12         12 partitions, as fast as the producer goes
+#   rate        3 partitions at BENCH_RATE events/s: ack latency at equal load
+#   p100        100 partitions, as fast as the producer goes
+#   p1000       1,000 partitions, as fast as it goes, 5 s message timeout: the share
+#               delivered (a run with timed-out events counts, it is the result)
+#   p1000-long  the same with BENCH_LONG_TIMEOUT_MS, long enough for every side to
+#               deliver everything: events/s
+#   latency     3 partitions at BENCH_LATENCY_RATE events/s through a proxy that
+#               delays each direction by BENCH_LATENCY_DELAY_MS (a 10 ms round
+#               trip by default), on a broker of its own (instance bench-latency,
+#               ports BENCH_LATENCY_PORT and the two above it) that advertises the
+#               proxy's port, so every connection goes through the proxy. The
+#               instance is wiped (stopped, data deleted) at the end.
 #
 # Environment (all optional):
 #   BENCH_EVENTS        events per run                       (default 2000000)
 #   BENCH_RUNS          runs per side per scenario           (default 3)
+#   BENCH_SIDES         which sides, in run order  (default "ours librdkafka krafka")
 #   BENCH_RATE          events/s of the rate scenario        (default 50000)
 #   BENCH_RATE_EVENTS   events per run of the rate scenario  (default: BENCH_EVENTS
 #                       capped at 500000, i.e. 10 s per run at 50,000/s)
+#   BENCH_LONG_TIMEOUT_MS  message timeout of p1000-long     (default 300000: krafka
+#                       caps its buffer by bytes only, so it accepts all the events
+#                       at once and its last ones wait for all the others)
+#   BENCH_LATENCY_RATE  events/s of the latency scenario     (default 20000)
+#   BENCH_LATENCY_EVENTS events per run of it                (default: BENCH_EVENTS
+#                       capped at 200000, i.e. 10 s per run at 20,000/s)
+#   BENCH_LATENCY_DELAY_MS  one-way delay of its proxy       (default 5)
+#   BENCH_LATENCY_PORT  its broker's port; +1 controller, +2 proxy (default 19592)
 #   BENCH_USERS         distinct user ids / keys             (default 100000)
-#   BENCH_SEED          generator seed, same for both sides  (default 1)
-#   BENCH_SCENARIOS     which scenarios, in order            (default "p3 p12 rate")
+#   BENCH_SEED          generator seed, same for all sides   (default 1)
+#   BENCH_SCENARIOS     which scenarios, in order            (default above)
 #   BENCH_ALLOCATOR     mimalloc (the product binary's, default) or system: the
-#                       global allocator of the benchmark process, both sides
+#                       global allocator of the benchmark process, all sides
 #   BENCH_OUT           output directory      (default target/bench/<date-time>)
 #   KAFKA_PORT          broker port, as scripts/kafka.sh     (default 9092)
+#   KAFKA_ROOT          as scripts/kafka.sh (where the broker's pid and data are)
 #
 # Output, in BENCH_OUT:
 #   runs.jsonl     one JSON object per run: the harness's line (events_per_s,
-#                  mb_per_s, ack_p50_ms, ack_p99_ms, send_cpu_s, ...) plus
-#                  scenario, run, load average before the run, and the
-#                  /usr/bin/time figures (time_wall_s, time_user_s, time_sys_s,
-#                  time_max_rss_kb), and broker_cpu_s: the local broker's CPU
-#                  seconds during the run (it shares the cores with the producer)
+#                  delivered, failures, mb_per_s, ack_p50_ms, ack_p99_ms,
+#                  send_cpu_s, max_sockets, ...) plus scenario, run, load average
+#                  before the run, the partitions the broker held before it
+#                  (broker_partitions_before), the /usr/bin/time figures
+#                  (time_wall_s, time_user_s, time_sys_s, time_max_rss_kb), and
+#                  broker_cpu_s: the broker's CPU seconds during the run (it shares
+#                  the cores with the producer)
 #   summary.md     the tables printed at the end
-# Topics are named bench-<scenario>-<side>-<run>-<stamp> and deleted at the end
-# (BENCH_KEEP_TOPICS=1 keeps them).
+# Topics are named bench-<scenario>-<side>-<run>-<stamp>; those of 100 partitions
+# or more are deleted right after their run (a broker holding thousands of
+# partitions slows down), the rest at the end (BENCH_KEEP_TOPICS=1 keeps them all).
 # =============================================================================
 set -euo pipefail
 
@@ -52,7 +80,13 @@ RATE="${BENCH_RATE:-50000}"
 RATE_EVENTS="${BENCH_RATE_EVENTS:-$(( EVENTS < 500000 ? EVENTS : 500000 ))}"
 USERS="${BENCH_USERS:-100000}"
 SEED="${BENCH_SEED:-1}"
-SCENARIOS="${BENCH_SCENARIOS:-p3 p12 rate}"
+SCENARIOS="${BENCH_SCENARIOS:-p3 p12 rate p100 p1000 p1000-long latency}"
+SIDES="${BENCH_SIDES:-ours librdkafka krafka}"
+LONG_TIMEOUT_MS="${BENCH_LONG_TIMEOUT_MS:-300000}"
+LATENCY_RATE="${BENCH_LATENCY_RATE:-20000}"
+LATENCY_EVENTS="${BENCH_LATENCY_EVENTS:-$(( EVENTS < 200000 ? EVENTS : 200000 ))}"
+LATENCY_DELAY_MS="${BENCH_LATENCY_DELAY_MS:-5}"
+LATENCY_PORT="${BENCH_LATENCY_PORT:-19592}"
 STAMP="$(date +%Y%m%d-%H%M%S)"
 OUT="${BENCH_OUT:-target/bench/$STAMP}"
 PORT="${KAFKA_PORT:-9092}"
@@ -63,8 +97,12 @@ TIME=/usr/bin/time
 die() { echo "bench.sh: $*" >&2; exit 1; }
 log() { echo "bench.sh: $*" >&2; }
 
-for n in "$EVENTS" "$RUNS" "$RATE_EVENTS" "$USERS" "$SEED"; do
+for n in "$EVENTS" "$RUNS" "$RATE_EVENTS" "$USERS" "$SEED" "$LONG_TIMEOUT_MS" "$LATENCY_RATE" \
+         "$LATENCY_EVENTS" "$LATENCY_DELAY_MS" "$LATENCY_PORT"; do
   [[ "$n" =~ ^[0-9]+$ && "$n" -gt 0 ]] || die "counts must be positive integers (got '$n')"
+done
+for side in $SIDES; do
+  [[ "$side" =~ ^(ours|librdkafka|krafka)$ ]] || die "unknown side '$side' in BENCH_SIDES (allowed: ours librdkafka krafka)"
 done
 command -v jq >/dev/null || die "jq is needed (apt-get install jq)"
 if [[ ! -x "$TIME" ]]; then
@@ -84,13 +122,13 @@ if (( ${#need[@]} > 0 )); then
   apt-get install -y "${need[@]}" >/dev/null || die "cannot install ${need[*]} (apt-get install ${need[*]})"
 fi
 
-log "building benches/vs-librdkafka (release; the first build compiles librdkafka with cmake)"
+log "building benches/vs-librdkafka (release, nice 19; the first build compiles librdkafka with cmake)"
 case "${BENCH_ALLOCATOR:-mimalloc}" in
   mimalloc) features=() ;;
   system) features=(--no-default-features) ;;
   *) die "BENCH_ALLOCATOR must be mimalloc or system (got '${BENCH_ALLOCATOR}')" ;;
 esac
-(cd benches/vs-librdkafka && cargo build --release --quiet "${features[@]}") || die "build failed (needs cmake, a C/C++ compiler, zlib; see BENCHMARKS.md)"
+(cd benches/vs-librdkafka && nice -n 19 cargo build --release --quiet "${features[@]}") || die "build failed (needs cmake, a C/C++ compiler, zlib; see BENCHMARKS.md)"
 scripts/kafka.sh up >&2
 
 # What "ours" is: the commit of the product crate, +dirty if src/ or the manifest differ.
@@ -99,12 +137,75 @@ REV="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src Cargo.toml Carg
 mkdir -p "$OUT"
 RUNS_FILE="$OUT/runs.jsonl"
 : > "$RUNS_FILE"
-log "results in $OUT; events $EVENTS (rate scenario $RATE_EVENTS at $RATE/s), runs $RUNS per side"
+log "results in $OUT; events $EVENTS (rate scenario $RATE_EVENTS at $RATE/s), runs $RUNS per side: $SIDES"
 
-# The local broker's JVM, to charge each run the broker CPU it caused (the broker shares
-# the machine's cores with the producer under test). Empty if the broker is not ours.
-BROKER_PID="$(cat "${KAFKA_ROOT:-$REPO_DIR/.kafka}/${KAFKA_INSTANCE:-default}/kafka.pid" 2>/dev/null || true)"
+KROOT="${KAFKA_ROOT:-$REPO_DIR/.kafka}"
+MAIN_INSTANCE="${KAFKA_INSTANCE:-default}"
+LATENCY_INSTANCE=bench-latency
+# The broker of the current scenario: its instance (for scripts/kafka.sh), the address
+# the producers bootstrap from, and its JVM's pid, to charge each run the broker CPU it
+# caused (the broker shares the machine's cores with the producer under test; empty if
+# the broker is not one of scripts/kafka.sh's).
+INSTANCE="$MAIN_INSTANCE"
+BROKER_PID="$(cat "$KROOT/$INSTANCE/kafka.pid" 2>/dev/null || true)"
 TICKS="$(getconf CLK_TCK)"
+PROXY_PID=""
+SMALL_TOPICS=0  # 1 once a topic is left for the deletion at the end
+
+# kafka: scripts/kafka.sh for the current scenario's broker.
+kafka() {
+  if [[ "$INSTANCE" == "$LATENCY_INSTANCE" ]]; then
+    KAFKA_INSTANCE="$LATENCY_INSTANCE" KAFKA_PORT="$LATENCY_PORT" \
+      KAFKA_CONTROLLER_PORT="$((LATENCY_PORT + 1))" KAFKA_ADVERTISED_PORT="$((LATENCY_PORT + 2))" \
+      scripts/kafka.sh "$@"
+  else
+    KAFKA_INSTANCE="$MAIN_INSTANCE" scripts/kafka.sh "$@"
+  fi
+}
+
+# The latency scenario's broker and proxy: started before it, wiped after it (and on
+# any exit while they run). Only ever this script's own instance.
+latency_up() {
+  INSTANCE="$LATENCY_INSTANCE"
+  log "latency broker: instance $LATENCY_INSTANCE on port $LATENCY_PORT, advertising the proxy's port $((LATENCY_PORT + 2)) (${LATENCY_DELAY_MS} ms each way)"
+  "$BIN" proxy --listen "$((LATENCY_PORT + 2))" --upstream "127.0.0.1:$LATENCY_PORT" \
+    --delay-ms "$LATENCY_DELAY_MS" 2>"$OUT/proxy.log" &
+  PROXY_PID=$!
+  trap latency_down EXIT
+  kafka wipe >/dev/null 2>&1 || true
+  kafka up >&2
+  BROKER_PID="$(cat "$KROOT/$LATENCY_INSTANCE/kafka.pid" 2>/dev/null || true)"
+  BROKER="localhost:$((LATENCY_PORT + 2))"
+  # A freshly started JVM compiles its hot paths during its first minute of work; one
+  # short unrecorded run per side keeps that cost out of the first measured run.
+  kafka create-topic "bench-warmup-$STAMP" 3 >/dev/null
+  local side
+  for side in $SIDES; do
+    "$BIN" "$side" --broker "$BROKER" --topic "bench-warmup-$STAMP" --events 40000 \
+      --rate "$LATENCY_RATE" >/dev/null 2>&1 || log "warm-up run of $side failed (ignored)"
+  done
+}
+latency_down() {
+  if [[ "$INSTANCE" == "$LATENCY_INSTANCE" ]]; then
+    kafka wipe >/dev/null 2>&1 || log "could not wipe the $LATENCY_INSTANCE broker"
+  fi
+  if [[ -n "$PROXY_PID" ]]; then
+    kill "$PROXY_PID" 2>/dev/null || true
+    wait "$PROXY_PID" 2>/dev/null || true
+  fi
+  PROXY_PID=""
+  INSTANCE="$MAIN_INSTANCE"
+  BROKER_PID="$(cat "$KROOT/$INSTANCE/kafka.pid" 2>/dev/null || true)"
+  BROKER="localhost:$PORT"
+  trap - EXIT
+}
+
+# broker_partitions: how many partitions the current broker holds (its data dir's
+# partition directories), as a fact about the conditions of a run.
+broker_partitions() {
+  # The broker deletes directories while this looks: a vanished one is not an error.
+  { ls "$KROOT/$INSTANCE/data" 2>/dev/null || true; } | grep -cE -- '-[0-9]+$' || true
+}
 # broker_cpu: user+system CPU seconds of the broker so far, or 0 if unknown.
 broker_cpu() {
   if [[ -n "$BROKER_PID" && -r "/proc/$BROKER_PID/stat" ]]; then
@@ -114,51 +215,90 @@ broker_cpu() {
   fi
 }
 
-# run_one SCENARIO PARTITIONS SIDE RUN EVENTS [RATE]; $order is the scenario's position.
+# run_one SCENARIO PARTITIONS SIDE RUN EVENTS TIMEOUT_MS [RATE]; $order is the
+# scenario's position.
 run_one() {
-  local scenario="$1" partitions="$2" side="$3" run="$4" events="$5" rate="${6:-}"
+  local scenario="$1" partitions="$2" side="$3" run="$4" events="$5" timeout_ms="$6" rate="${7:-}"
   local topic="bench-$scenario-$side-$run-$STAMP"
-  scripts/kafka.sh create-topic "$topic" "$partitions" >/dev/null
+  local held
+  held="$(broker_partitions)"
+  kafka create-topic "$topic" "$partitions" >/dev/null
   local load
   load="$(cut -d' ' -f1-3 /proc/loadavg)"
-  local args=("$side" --broker "$BROKER" --topic "$topic" --events "$events" --users "$USERS" --seed "$SEED")
+  local args=("$side" --broker "$BROKER" --topic "$topic" --events "$events" --users "$USERS" --seed "$SEED"
+              --message-timeout-ms "$timeout_ms")
   [[ -n "$rate" ]] && args+=(--rate "$rate")
   local rc=0 broker_before broker_after
   broker_before="$(broker_cpu)"
-  "$TIME" -f '%e %U %S %M' -o "$OUT/$topic.time" "$BIN" "${args[@]}" > "$OUT/$topic.json" || rc=$?
+  "$TIME" -f '%e %U %S %M' -o "$OUT/$topic.time" "$BIN" "${args[@]}" > "$OUT/$topic.json" 2> "$OUT/$topic.stderr" || rc=$?
   broker_after="$(broker_cpu)"
-  [[ $rc -eq 0 ]] || { cat "$OUT/$topic.json" >&2; die "run $topic failed (exit $rc); see above"; }
+  # Exit 1 with its JSON line: some events failed (timed out); that is a result, kept.
+  if [[ $rc -ne 0 ]] && ! [[ $rc -eq 1 && -s "$OUT/$topic.json" ]]; then
+    cat "$OUT/$topic.json" "$OUT/$topic.stderr" >&2
+    die "run $topic failed (exit $rc); see above"
+  fi
+  if [[ "$partitions" -lt 100 && "$INSTANCE" == "$MAIN_INSTANCE" ]]; then
+    SMALL_TOPICS=1
+  elif [[ "$partitions" -ge 100 && "${BENCH_KEEP_TOPICS:-0}" != 1 ]]; then
+    kafka run-class org.apache.kafka.tools.TopicCommand --bootstrap-server "127.0.0.1:$(broker_port)" \
+      --delete --topic "$topic" >/dev/null 2>&1 || log "could not delete topic $topic"
+    # Let the broker take the topic's partitions out of service (it renames their
+    # directories at once and deletes the files a minute later) before the next run.
+    local waited=0
+    while (( $(broker_partitions) > held + 10 && waited < 60 )); do
+      sleep 0.5; waited=$((waited + 1))
+    done
+  fi
   local wall user sys rss
-  read -r wall user sys rss < <(tail -n 1 "$OUT/$topic.time")
+  read -r wall user sys rss < <(grep -E '^[0-9.]+ [0-9.]+ [0-9.]+ [0-9]+$' "$OUT/$topic.time" | tail -n 1)
   jq -c --arg scenario "$scenario" --argjson order "$order" --argjson run "$run" --arg load "$load" \
+     --argjson held "$held" --argjson exit_code "$rc" \
      --argjson broker_cpu "$(awk -v a="$broker_before" -v b="$broker_after" 'BEGIN { printf "%.2f", b - a }')" \
      --argjson wall "$wall" --argjson user "$user" --argjson sys "$sys" --argjson rss "$rss" \
      '. + {scenario: $scenario, order: $order, run: $run, load_before: $load,
            time_wall_s: $wall, time_user_s: $user, time_sys_s: $sys, time_max_rss_kb: $rss,
-           broker_cpu_s: $broker_cpu}' \
+           broker_cpu_s: $broker_cpu, broker_partitions_before: $held, exit_code: $exit_code}' \
      "$OUT/$topic.json" >> "$RUNS_FILE"
-  jq -r '"  \(.scenario) run \(.run) \(.mode): \(.events_per_s|floor) events/s, \(.mb_per_s) MB/s, ack p50 \(.ack_p50_ms) ms p99 \(.ack_p99_ms) ms, CPU \((.time_user_s + .time_sys_s) * 100 | round / 100) s (broker \(.broker_cpu_s) s), RSS \(.time_max_rss_kb/1024|floor) MiB, load before \(.load_before)"' \
+  jq -r '"  \(.scenario) run \(.run) \(.mode): \(.events_per_s|floor) events/s, delivered \(.delivered)/\(.events), ack p50 \(.ack_p50_ms) ms p99 \(.ack_p99_ms) ms, CPU \((.time_user_s + .time_sys_s) * 100 | round / 100) s (broker \(.broker_cpu_s) s), RSS \(.time_max_rss_kb/1024|floor) MiB, sockets \(.max_sockets), load before \(.load_before), broker held \(.broker_partitions_before) partitions"' \
      <(tail -n 1 "$RUNS_FILE") >&2
+}
+
+broker_port() {
+  if [[ "$INSTANCE" == "$LATENCY_INSTANCE" ]]; then echo "$LATENCY_PORT"; else echo "$PORT"; fi
 }
 
 order=0
 for scenario in $SCENARIOS; do
   order=$((order + 1))
+  timeout_ms=5000
   case "$scenario" in
     p3) partitions=3; rate=""; events="$EVENTS" ;;
     p12) partitions=12; rate=""; events="$EVENTS" ;;
     rate) partitions=3; rate="$RATE"; events="$RATE_EVENTS" ;;
-    *) die "unknown scenario '$scenario' (allowed: p3 p12 rate)" ;;
+    p100) partitions=100; rate=""; events="$EVENTS" ;;
+    p1000) partitions=1000; rate=""; events="$EVENTS" ;;
+    p1000-long) partitions=1000; rate=""; events="$EVENTS"; timeout_ms="$LONG_TIMEOUT_MS" ;;
+    latency) partitions=3; rate="$LATENCY_RATE"; events="$LATENCY_EVENTS" ;;
+    *) die "unknown scenario '$scenario' (allowed: p3 p12 rate p100 p1000 p1000-long latency)" ;;
   esac
-  log "scenario $scenario: $partitions partitions, $events events${rate:+ at $rate/s}; load $(cut -d' ' -f1-3 /proc/loadavg)"
+  if [[ "$scenario" == latency ]]; then latency_up; fi
+  log "scenario $scenario: $partitions partitions, $events events${rate:+ at $rate/s}, message timeout $timeout_ms ms, broker $BROKER; load $(cut -d' ' -f1-3 /proc/loadavg)"
   for run in $(seq 1 "$RUNS"); do
-    run_one "$scenario" "$partitions" ours "$run" "$events" "$rate"
-    run_one "$scenario" "$partitions" librdkafka "$run" "$events" "$rate"
+    for side in $SIDES; do
+      run_one "$scenario" "$partitions" "$side" "$run" "$events" "$timeout_ms" "$rate"
+    done
   done
+  if [[ "$scenario" == latency ]]; then latency_down; fi
 done
 
-# Medians per scenario and side, and ours/librdkafka ratios, as Markdown.
-jq -s -r --arg cmd "make bench BENCH_EVENTS=$EVENTS BENCH_RUNS=$RUNS${BENCH_ALLOCATOR:+ BENCH_ALLOCATOR=$BENCH_ALLOCATOR}" --arg rev "$REV" \
+# Medians per scenario and side, and the ratios ours/librdkafka and ours/krafka, as
+# Markdown.
+cmd="scripts/bench.sh"
+for v in BENCH_EVENTS BENCH_RUNS BENCH_SCENARIOS BENCH_SIDES BENCH_RATE BENCH_RATE_EVENTS \
+         BENCH_LONG_TIMEOUT_MS BENCH_LATENCY_RATE BENCH_LATENCY_EVENTS BENCH_LATENCY_DELAY_MS BENCH_ALLOCATOR; do
+  if [[ -n "${!v:-}" ]]; then cmd="$v=\"${!v}\" $cmd"; fi
+done
+jq -s -r --arg cmd "$cmd" --arg rev "$REV" \
   --arg machine "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')" '
   def median: sort | if length == 0 then null
     elif length % 2 == 1 then .[length / 2 | floor]
@@ -166,7 +306,9 @@ jq -s -r --arg cmd "make bench BENCH_EVENTS=$EVENTS BENCH_RUNS=$RUNS${BENCH_ALLO
   def r(n): if . == null then "-" else (. * pow(10; n) | round) / pow(10; n) | tostring end;
   def figures: {
     events_per_s: (map(.events_per_s) | median),
+    delivered_pct: (map(.delivered / .events * 100) | median),
     mb_per_s: (map(.mb_per_s) | median),
+    cpu_s: (map(.time_user_s + .time_sys_s) | median),
     cpu_s_per_m: (map((.time_user_s + .time_sys_s) / .events * 1e6) | median),
     send_cpu_s_per_m: (map(.send_cpu_s_per_m) | median),
     broker_cpu_s_per_m: (map(.broker_cpu_s / .events * 1e6) | median),
@@ -174,32 +316,40 @@ jq -s -r --arg cmd "make bench BENCH_EVENTS=$EVENTS BENCH_RUNS=$RUNS${BENCH_ALLO
     rss_above_events_mb: (map(.peak_rss_above_events_mb) | median),
     p50: (map(.ack_p50_ms) | median),
     p99: (map(.ack_p99_ms) | median),
+    sockets: (map(.max_sockets) | median),
+    records_per_batch: (map(.records_per_batch) | if all(. != null) then median else null end),
     failures: (map(.failures) | add),
     runs: length };
+  def ratio($a; $b): if $a != null and $b != null and $b != 0 then ($a / $b | r(2)) else "-" end;
   group_by(.scenario) | sort_by(.[0].order) | map(
     (.[0]) as $first
     | (map(select(.mode == "ours")) | figures) as $o
     | (map(select(.mode == "librdkafka")) | figures) as $l
-    | def row(name; key; n): "| \(name) | \($o[key] | r(n)) | \($l[key] | r(n)) | \(if $o[key] != null and $l[key] != null and $l[key] != 0 then ($o[key] / $l[key] | r(2)) else "-" end) |";
-    "### \($first.scenario): \($first.partitions) partitions, \($first.events) events\(if $first.rate then ", rate cap \($first.rate) events/s" else ", full speed" end)\n",
-    "medians of \($o.runs) + \($l.runs) alternating runs, `\($cmd)`; ours = kafka-producer \($rev), allocator \($first.allocator // "system"), librdkafka \(map(select(.mode == "librdkafka")) | first | .librdkafka_version // "-"); \($machine); load average before the runs \(map(.load_before | split(" ")[0] | tonumber) | min)-\(map(.load_before | split(" ")[0] | tonumber) | max); failures: ours \($o.failures), librdkafka \($l.failures)\n",
-    "| median | ours | librdkafka | ours/librdkafka |",
-    "|---|---|---|---|",
-    row("events/s"; "events_per_s"; 0),
+    | (map(select(.mode == "krafka")) | figures) as $k
+    | def row(name; key; n): "| \(name) | \($o[key] | r(n)) | \($l[key] | r(n)) | \($k[key] | r(n)) | \(ratio($o[key]; $l[key])) | \(ratio($o[key]; $k[key])) |";
+    "### \($first.scenario): \($first.partitions) partitions, \($first.events) events\(if $first.rate then ", offered \($first.rate) events/s" else ", full speed" end), message timeout \($first.message_timeout_ms) ms\n",
+    "medians of \($o.runs) + \($l.runs) + \($k.runs) alternating runs, `\($cmd)`; ours = kafka-producer \($rev), allocator \($first.allocator // "system"), librdkafka \(map(select(.mode == "librdkafka")) | first | .librdkafka_version // "-"), krafka \(map(select(.mode == "krafka")) | first | .krafka_version // "-"); \($machine); load average before the runs \(map(.load_before | split(" ")[0] | tonumber) | min)-\(map(.load_before | split(" ")[0] | tonumber) | max); partitions on the broker before the runs \(map(.broker_partitions_before) | min)-\(map(.broker_partitions_before) | max); failed (timed-out) events: ours \($o.failures), librdkafka \($l.failures), krafka \($k.failures)\n",
+    "| median | ours | librdkafka | krafka | ours/librdkafka | ours/krafka |",
+    "|---|---|---|---|---|---|",
+    row("events/s (delivered)"; "events_per_s"; 0),
+    row("events delivered, %"; "delivered_pct"; 2),
     row("MB/s (values+keys)"; "mb_per_s"; 1),
-    row("CPU s per million events, whole process (time: user+sys)"; "cpu_s_per_m"; 3),
+    row("CPU s, whole process (time: user+sys)"; "cpu_s"; 2),
+    row("CPU s per million events, whole process"; "cpu_s_per_m"; 3),
     row("CPU s per million events, send phase only (getrusage)"; "send_cpu_s_per_m"; 3),
     row("broker CPU s per million events, during the run (its /proc stat)"; "broker_cpu_s_per_m"; 3),
     row("peak RSS MiB, whole process (time %M)"; "rss_mb"; 0),
     row("peak RSS MB above the pre-generated events"; "rss_above_events_mb"; 0),
     row("ack latency p50 ms"; "p50"; 2),
     row("ack latency p99 ms"; "p99"; 2),
+    row("TCP sockets held, most at once (sampled every 50 ms)"; "sockets"; 0),
+    row("records per batch (ours, krafka: their counters)"; "records_per_batch"; 0),
     "")
   | .[]' "$RUNS_FILE" | tee "$OUT/summary.md"
 
 log "load at the end: $(cut -d' ' -f1-3 /proc/loadavg); raw runs in $RUNS_FILE"
 
-if [[ "${BENCH_KEEP_TOPICS:-0}" != 1 ]]; then
-  scripts/kafka.sh run-class org.apache.kafka.tools.TopicCommand --bootstrap-server "127.0.0.1:$PORT" \
+if [[ "${BENCH_KEEP_TOPICS:-0}" != 1 && "$SMALL_TOPICS" == 1 ]]; then
+  KAFKA_INSTANCE="$MAIN_INSTANCE" scripts/kafka.sh run-class org.apache.kafka.tools.TopicCommand --bootstrap-server "127.0.0.1:$PORT" \
     --delete --topic "bench-.*-$STAMP" >/dev/null 2>&1 || log "could not delete the bench topics (bench-*-$STAMP)"
 fi

@@ -1,13 +1,19 @@
 //! Side-by-side benchmark: the same pre-generated `UserEvent`s produced to Kafka by this
-//! project's producer (`ours`) or by librdkafka through the `rdkafka` crate (`librdkafka`),
-//! with the original producer's settings, awaiting every delivery report.
+//! project's producer (`ours`), by librdkafka through the `rdkafka` crate (`librdkafka`)
+//! or by the pure-Rust krafka client (`krafka`), with the original producer's settings,
+//! awaiting every delivery report.
 //! Fed a mode and a topic by scripts/bench.sh; prints one JSON line per run.
 //!
 //! ```text
-//! vs-librdkafka <ours|librdkafka> --topic T [--broker H:P] [--events N] [--users N]
-//!               [--seed N] [--rate EVENTS_PER_S]
+//! vs-librdkafka <ours|librdkafka|krafka> --topic T [--broker H:P] [--events N] [--users N]
+//!               [--seed N] [--rate EVENTS_PER_S] [--message-timeout-ms MS]
 //! vs-librdkafka sizes [--events N] [--users N] [--seed N]
+//! vs-librdkafka proxy --listen PORT --upstream H:P [--delay-ms MS]
 //! ```
+//!
+//! `proxy` runs until killed: a TCP proxy that forwards every byte, each direction, after
+//! `--delay-ms` (a link with twice that round trip); scripts/bench.sh puts it in front of
+//! a broker that advertises the proxy's port, so every connection goes through it.
 //!
 //! `sizes` needs no broker: bytes per event as JSON (`json_lines::event_to_json`) and as
 //! protobuf, and JSON compressed with zstd-3 and gzip-6 in 10,000-line blocks, with the
@@ -17,8 +23,9 @@
 //! send to the last delivery report. Ack latency = from the moment a send was accepted
 //! to the moment the harness saw its delivery report; both sides store it in the same
 //! lock-free array, so neither pays more for being measured, and both see their reports
-//! on a thread of their own (librdkafka's poll thread; for ours, one collector thread
-//! awaiting each partition's `DeliveryFuture`s in order, off the producer's runtime).
+//! on a thread of their own (librdkafka's poll thread; for ours and krafka, one collector
+//! thread awaiting each partition's delivery futures in order, off the producer's runtime).
+//! While the clock runs a sampler thread counts the process's sockets (`max_sockets`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -55,14 +62,29 @@ const PACER_SLACK: Duration = Duration::from_millis(1);
 /// How long a freshly created topic may take to appear in the metadata.
 const TOPIC_WAIT: Duration = Duration::from_secs(15);
 
-/// How long to wait for the last delivery reports before calling the run failed.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long to wait for the last delivery reports, beyond the message timeout, before
+/// calling the run failed.
+const DRAIN_SLACK: Duration = Duration::from_secs(60);
+
+/// The message timeout of all three sides unless `--message-timeout-ms` says otherwise:
+/// the original producer's 5 s (librdkafka `message.timeout.ms`, krafka
+/// `delivery_timeout`, ours `message_timeout`).
+const DEFAULT_MESSAGE_TIMEOUT: Duration = Duration::from_millis(5_000);
+
+/// krafka's request timeout (and connect timeout, which may not exceed it): 4 s, under
+/// its 5 s delivery timeout, which must be at least linger + request timeout.
+const KRAFKA_REQUEST_TIMEOUT: Duration = Duration::from_secs(4);
+
+/// How often the socket sampler counts the process's sockets.
+const SOCKET_SAMPLE_EVERY: Duration = Duration::from_millis(50);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
     Ours,
     Librdkafka,
+    Krafka,
     Sizes,
+    Proxy,
 }
 
 #[derive(Debug, Clone)]
@@ -74,11 +96,17 @@ struct Args {
     users: u64,
     seed: u64,
     rate: Option<f64>,
+    /// How long an event may wait for its delivery before it fails, on every side.
+    message_timeout: Duration,
+    /// `proxy`: the port to listen on (127.0.0.1), where to forward, the one-way delay.
+    listen: u16,
+    upstream: String,
+    delay: Duration,
 }
 
 fn usage() -> ! {
     eprintln!(
-        "usage: vs-librdkafka <ours|librdkafka> --topic T [--broker H:P] [--events N] [--users N] [--seed N] [--rate EVENTS_PER_S]\n       vs-librdkafka sizes [--events N] [--users N] [--seed N]"
+        "usage: vs-librdkafka <ours|librdkafka|krafka> --topic T [--broker H:P] [--events N] [--users N] [--seed N] [--rate EVENTS_PER_S] [--message-timeout-ms MS]\n       vs-librdkafka sizes [--events N] [--users N] [--seed N]\n       vs-librdkafka proxy --listen PORT --upstream H:P [--delay-ms MS]"
     );
     std::process::exit(2);
 }
@@ -88,7 +116,9 @@ fn parse_args() -> Args {
     let mode = match it.next().as_deref() {
         Some("ours") => Mode::Ours,
         Some("librdkafka") => Mode::Librdkafka,
+        Some("krafka") => Mode::Krafka,
         Some("sizes") => Mode::Sizes,
+        Some("proxy") => Mode::Proxy,
         _ => usage(),
     };
     let mut args = Args {
@@ -99,6 +129,10 @@ fn parse_args() -> Args {
         users: 100_000,
         seed: 1,
         rate: None,
+        message_timeout: DEFAULT_MESSAGE_TIMEOUT,
+        listen: 0,
+        upstream: String::new(),
+        delay: Duration::from_millis(5),
     };
     while let Some(flag) = it.next() {
         let value = it.next().unwrap_or_else(|| usage());
@@ -119,13 +153,49 @@ fn parse_args() -> Args {
                 }
                 args.rate = Some(rate);
             }
+            "--message-timeout-ms" => {
+                let ms: u64 = value.parse().unwrap_or_else(|_| bad("milliseconds"));
+                if ms == 0 {
+                    bad("must be > 0");
+                }
+                args.message_timeout = Duration::from_millis(ms);
+            }
+            "--listen" => args.listen = value.parse().unwrap_or_else(|_| bad("a port")),
+            "--upstream" => args.upstream = value,
+            "--delay-ms" => {
+                args.delay =
+                    Duration::from_millis(value.parse().unwrap_or_else(|_| bad("milliseconds")))
+            }
             _ => usage(),
         }
     }
-    if args.topic.is_empty() && args.mode != Mode::Sizes {
-        usage();
+    match args.mode {
+        Mode::Sizes => {}
+        Mode::Proxy if args.listen == 0 || args.upstream.is_empty() => usage(),
+        Mode::Proxy => {}
+        _ if args.topic.is_empty() => usage(),
+        _ => {}
     }
     args
+}
+
+/// A duration in milliseconds from the environment, if set.
+fn env_ms(name: &str) -> Option<Duration> {
+    let value = std::env::var(name).ok()?;
+    let ms: u64 = value
+        .parse()
+        .unwrap_or_else(|_| panic!("{name} must be milliseconds (got {value:?})"));
+    Some(Duration::from_millis(ms))
+}
+
+/// A count from the environment, if set.
+fn env_count(name: &str) -> Option<usize> {
+    let value = std::env::var(name).ok()?;
+    Some(
+        value
+            .parse()
+            .unwrap_or_else(|_| panic!("{name} must be a count (got {value:?})")),
+    )
 }
 
 /// The events of a run, made before the clock starts.
@@ -256,7 +326,70 @@ fn monotonic_s() -> f64 {
 struct RunResult {
     wall: Duration,
     cpu: Duration,
+    /// The most TCP sockets the process held at once while the clock ran.
+    max_sockets: usize,
     extra: String,
+}
+
+/// Counts the process's TCP sockets every `SOCKET_SAMPLE_EVERY` on a thread of its own,
+/// keeping the largest count seen: the connections to brokers (this process opens no
+/// other TCP sockets; Unix sockets, which tokio and the allocator may hold, do not count).
+struct SocketSampler {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<usize>,
+}
+
+impl SocketSampler {
+    fn start() -> Self {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("socket-sampler".into())
+            .spawn(move || {
+                let mut max = 0;
+                while !flag.load(Ordering::Relaxed) {
+                    max = max.max(count_sockets());
+                    std::thread::sleep(SOCKET_SAMPLE_EVERY);
+                }
+                max
+            })
+            .expect("sampler thread starts");
+        Self { stop, thread }
+    }
+
+    /// The largest number of sockets seen while it ran.
+    fn finish(self) -> usize {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.join().expect("sampler does not panic")
+    }
+}
+
+/// TCP sockets of this process: the `socket:[inode]` links in /proc/self/fd whose inode
+/// is in /proc/self/net/tcp or tcp6.
+fn count_sockets() -> usize {
+    let inodes: std::collections::HashSet<u64> = std::fs::read_dir("/proc/self/fd")
+        .map(|dir| {
+            dir.filter_map(Result::ok)
+                .filter_map(|e| {
+                    let target = std::fs::read_link(e.path()).ok()?;
+                    let target = target.to_str()?;
+                    target.strip_prefix("socket:[")?.strip_suffix(']')?.parse().ok()
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    ["/proc/self/net/tcp", "/proc/self/net/tcp6"]
+        .iter()
+        .filter_map(|path| std::fs::read_to_string(path).ok())
+        .flat_map(|table| {
+            table
+                .lines()
+                .skip(1)
+                .filter_map(|line| line.split_whitespace().nth(9)?.parse::<u64>().ok())
+                .collect::<Vec<_>>()
+        })
+        .filter(|inode| inodes.contains(inode))
+        .count()
 }
 
 fn main() {
@@ -265,6 +398,9 @@ fn main() {
     #[cfg(feature = "mimalloc")]
     kafka_producer::memory::tune_for_mimalloc();
     let args = parse_args();
+    if args.mode == Mode::Proxy {
+        proxy::run(&args);
+    }
     let generate_start = Instant::now();
     let workload = generate(&args);
     let generate_s = generate_start.elapsed().as_secs_f64();
@@ -281,7 +417,8 @@ fn main() {
     let result = match args.mode {
         Mode::Ours => run_ours(&args, &workload, &latencies),
         Mode::Librdkafka => run_librdkafka(&args, &workload, &latencies),
-        Mode::Sizes => unreachable!("handled above"),
+        Mode::Krafka => run_krafka(&args, &workload, &latencies),
+        Mode::Sizes | Mode::Proxy => unreachable!("handled above"),
     };
     let phase_end_s = monotonic_s();
 
@@ -297,12 +434,14 @@ fn main() {
             "\"unreported\":{},\"rate\":{},\"wall_s\":{:.3},\"events_per_s\":{:.0},\"mb_per_s\":{:.2},",
             "\"ack_p50_ms\":{:.3},\"ack_p99_ms\":{:.3},\"send_cpu_s\":{:.3},\"send_cpu_s_per_m\":{:.3},",
             "\"generate_s\":{:.3},\"rss_after_generate_mb\":{:.1},\"peak_rss_mb\":{:.1},",
-            "\"peak_rss_above_events_mb\":{:.1},\"phase_monotonic_s\":[{:.6},{:.6}]{}}}"
+            "\"peak_rss_above_events_mb\":{:.1},\"message_timeout_ms\":{},\"max_sockets\":{},",
+            "\"phase_monotonic_s\":[{:.6},{:.6}]{}}}"
         ),
         match args.mode {
             Mode::Ours => "ours",
             Mode::Librdkafka => "librdkafka",
-            Mode::Sizes => "sizes",
+            Mode::Krafka => "krafka",
+            Mode::Sizes | Mode::Proxy => unreachable!("handled above"),
         },
         ALLOCATOR_NAME,
         args.topic,
@@ -322,6 +461,8 @@ fn main() {
         rss_after_generate_mb,
         peak_rss_mb,
         (peak_rss_mb - rss_after_generate_mb).max(0.0),
+        args.message_timeout.as_millis(),
+        result.max_sockets,
         phase_start_s,
         phase_end_s,
         result.extra,
@@ -335,22 +476,103 @@ fn main() {
 // ours: kafka_producer::Producer
 // ---------------------------------------------------------------------------------------
 
-type ReportChunk = Vec<(Instant, kafka_producer::DeliveryFuture)>;
+/// One collector task per partition, awaiting that partition's delivery futures in send
+/// order — the order a partition's reports are made in, on every side — so each report is
+/// seen when it is made. Futures are handed over in chunks of `REPORT_CHUNK`. Used by ours
+/// and krafka; librdkafka reports through its poll thread instead.
+struct Collectors<F> {
+    senders: Vec<tokio::sync::mpsc::UnboundedSender<Vec<(Instant, F)>>>,
+    /// Per partition, the futures not yet handed to its collector.
+    chunks: Vec<Vec<(Instant, F)>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl<F, T, E> Collectors<F>
+where
+    F: std::future::Future<Output = Result<T, E>> + Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    fn start(
+        partitions: usize,
+        runtime: &tokio::runtime::Handle,
+        latencies: &Arc<Latencies>,
+    ) -> Self {
+        let mut senders = Vec::with_capacity(partitions);
+        let mut tasks = Vec::with_capacity(partitions);
+        for _ in 0..partitions {
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<(Instant, F)>>();
+            let latencies = Arc::clone(latencies);
+            tasks.push(runtime.spawn(async move {
+                while let Some(chunk) = rx.recv().await {
+                    for (accepted_at, report) in chunk {
+                        let ok = report.await.is_ok();
+                        latencies.record(accepted_at.elapsed(), ok);
+                    }
+                }
+            }));
+            senders.push(tx);
+        }
+        let chunks = (0..partitions)
+            .map(|_| Vec::with_capacity(REPORT_CHUNK))
+            .collect();
+        Self {
+            senders,
+            chunks,
+            tasks,
+        }
+    }
+
+    fn push(&mut self, partition: usize, accepted_at: Instant, report: F) {
+        let chunk = &mut self.chunks[partition];
+        chunk.push((accepted_at, report));
+        if chunk.len() >= REPORT_CHUNK {
+            let full = std::mem::replace(chunk, Vec::with_capacity(REPORT_CHUNK));
+            let _ = self.senders[partition].send(full);
+        }
+    }
+
+    /// Hands every partly filled chunk to its collector (before the pacer sleeps).
+    fn flush(&mut self) {
+        for (p, chunk) in self.chunks.iter_mut().enumerate() {
+            if !chunk.is_empty() {
+                let _ = self.senders[p].send(std::mem::take(chunk));
+            }
+        }
+    }
+
+    /// Completes when every report handed over has been seen; panics after `timeout`.
+    async fn finish(mut self, timeout: Duration) {
+        self.flush();
+        drop(self.senders);
+        let deadline = tokio::time::Instant::now() + timeout;
+        for task in self.tasks {
+            tokio::time::timeout_at(deadline, task)
+                .await
+                .expect("every report arrives within the drain timeout")
+                .expect("the collector does not panic");
+        }
+    }
+}
+
+/// The report collectors' runtime: one thread of its own, like librdkafka's poll thread,
+/// so they see a report when it is made rather than when the producer's busy runtime
+/// gets round to them.
+fn collector_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("report-collector")
+        .enable_all()
+        .build()
+        .expect("collector runtime starts")
+}
 
 fn run_ours(args: &Args, workload: &Workload, latencies: &Arc<Latencies>) -> RunResult {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("tokio runtime starts");
-    // The report collectors run on their own thread, like librdkafka's poll thread, so
-    // they see a report when it is made rather than when the producer's busy runtime
-    // gets round to them.
-    let collector_runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name("report-collector")
-        .enable_all()
-        .build()
-        .expect("collector runtime starts");
+    let collector_runtime = collector_runtime();
     runtime.block_on(async {
         use kafka_producer::config::ConnectionConfig;
         use kafka_producer::{Producer, ProducerConfig};
@@ -360,9 +582,17 @@ fn run_ours(args: &Args, workload: &Workload, latencies: &Arc<Latencies>) -> Run
                 ..ConnectionConfig::default()
             },
             topic: args.topic.clone(),
+            message_timeout: args.message_timeout,
+            // For A/B runs only (BENCHMARKS.md says which): ours with a longer request
+            // timeout or a larger record cap on its buffer than its defaults.
+            request_timeout: env_ms("BENCH_OURS_REQUEST_TIMEOUT_MS")
+                .unwrap_or(kafka_producer::config::DEFAULT_REQUEST_TIMEOUT),
+            buffer_max_records: env_count("BENCH_OURS_BUFFER_RECORDS")
+                .unwrap_or(kafka_producer::config::DEFAULT_BUFFER_MAX_RECORDS),
             // Everything else is the default, which is the original producer's settings:
             // zstd, 10,000 records / 1,000,000 bytes per batch, linger 5 ms, message
-            // timeout 5 s, 1 GiB / 100,000 events buffered, murmur2, acks=all.
+            // timeout 5 s, 1 GiB / 100,000 events buffered, murmur2, acks=all; and the
+            // send path's: idempotent, up to 5 requests in flight per broker.
             ..ProducerConfig::default()
         };
         // A topic created a moment ago may not be in the broker's metadata yet.
@@ -375,50 +605,27 @@ fn run_ours(args: &Args, workload: &Workload, latencies: &Arc<Latencies>) -> Run
             }
         };
         let partitions = producer.partition_count();
+        let (request_timeout_ms, buffer_max_records) =
+            (config.request_timeout.as_millis(), config.buffer_max_records);
 
-        // One collector per partition: a partition's reports complete in send order, so
-        // awaiting them in order sees each one when it is made.
-        let mut senders = Vec::new();
-        let mut collectors = Vec::new();
-        // BENCH_COLLECTORS=shared puts them on the producer's runtime instead, as an
-        // application that spawns its report handling would (see BENCHMARKS.md).
+        // BENCH_COLLECTORS=shared puts the collectors on the producer's runtime instead,
+        // as an application that spawns its report handling would (see BENCHMARKS.md).
         let shared = std::env::var("BENCH_COLLECTORS").is_ok_and(|v| v == "shared");
-        let collector_runtime = if shared {
+        let collector_handle = if shared {
             tokio::runtime::Handle::current()
         } else {
             collector_runtime.handle().clone()
         };
-        for _ in 0..partitions {
-            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<ReportChunk>();
-            let latencies = Arc::clone(latencies);
-            collectors.push(collector_runtime.spawn(async move {
-                while let Some(chunk) = rx.recv().await {
-                    for (accepted_at, report) in chunk {
-                        let ok = report.await.is_ok();
-                        latencies.record(accepted_at.elapsed(), ok);
-                    }
-                }
-            }));
-            senders.push(tx);
-        }
-        let mut chunks: Vec<ReportChunk> = (0..partitions)
-            .map(|_| Vec::with_capacity(REPORT_CHUNK))
-            .collect();
-        let flush_chunks = |chunks: &mut Vec<ReportChunk>| {
-            for (p, chunk) in chunks.iter_mut().enumerate() {
-                if !chunk.is_empty() {
-                    let _ = senders[p].send(std::mem::take(chunk));
-                }
-            }
-        };
+        let mut collectors = Collectors::start(partitions as usize, &collector_handle, latencies);
         let keyless = AtomicU32::new(0);
 
+        let sockets = SocketSampler::start();
         let cpu_start = cpu_time();
         let start = Instant::now();
         let pacer = args.rate.map(|rate| Pacer { start, rate });
         for (i, event) in workload.events.iter().enumerate() {
             if let Some(delay) = pacer.as_ref().and_then(|p| p.delay(i)) {
-                flush_chunks(&mut chunks);
+                collectors.flush();
                 tokio::time::sleep(delay).await;
             }
             let report = producer
@@ -428,37 +635,124 @@ fn run_ours(args: &Args, workload: &Workload, latencies: &Arc<Latencies>) -> Run
             let accepted_at = Instant::now();
             let p = Partitioner::Murmur2.partition(event.user_id.as_bytes(), partitions, &keyless)
                 as usize;
-            let chunk = &mut chunks[p];
-            chunk.push((accepted_at, report));
-            if chunk.len() >= REPORT_CHUNK {
-                let _ = senders[p].send(std::mem::replace(
-                    chunk,
-                    Vec::with_capacity(REPORT_CHUNK),
-                ));
-            }
+            collectors.push(p, accepted_at, report);
         }
-        flush_chunks(&mut chunks);
-        drop(senders);
-        for collector in collectors {
-            tokio::time::timeout(DRAIN_TIMEOUT, collector)
-                .await
-                .expect("every report arrives within the drain timeout")
-                .expect("the collector does not panic");
-        }
+        collectors
+            .finish(args.message_timeout + DRAIN_SLACK)
+            .await;
         let wall = start.elapsed();
         let cpu = cpu_time() - cpu_start;
+        let max_sockets = sockets.finish();
         let m = producer.metrics();
         producer.close().await;
         RunResult {
             wall,
             cpu,
+            max_sockets,
             extra: format!(
-                ",\"partitions\":{partitions},\"collectors\":\"{}\",\"batches\":{},\"records_per_batch\":{:.1},\"engine_ack_p50_ms\":{:.3},\"engine_ack_p99_ms\":{:.3}",
+                ",\"partitions\":{partitions},\"collectors\":\"{}\",\"batches\":{},\"records_per_batch\":{:.1},\"retries\":{},\"epoch_bumps\":{},\"timed_out_queued\":{},\"timed_out_in_flight\":{},\"engine_ack_p50_ms\":{:.3},\"engine_ack_p99_ms\":{:.3},\"request_timeout_ms\":{request_timeout_ms},\"buffer_max_records\":{buffer_max_records}",
                 if shared { "shared" } else { "own-thread" },
                 m.batches_sent,
                 m.mean_records_per_batch(),
+                m.retries,
+                m.epoch_bumps,
+                m.failed_timed_out_queued,
+                m.failed_timed_out_in_flight,
                 m.ack_latency_p50.as_secs_f64() * 1e3,
                 m.ack_latency_p99.as_secs_f64() * 1e3,
+            ),
+        }
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// krafka: krafka::producer::Producer (a pure-Rust client), its defaults (idempotent, at
+// most 5 requests in flight per broker, one batch in flight per partition) plus the
+// original producer's settings where it has them.
+// ---------------------------------------------------------------------------------------
+
+fn run_krafka(args: &Args, workload: &Workload, latencies: &Arc<Latencies>) -> RunResult {
+    use prost::Message;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime starts");
+    let collector_runtime = collector_runtime();
+    runtime.block_on(async {
+        use krafka::producer::Acks;
+        use krafka::{Compression, Kafka, Record};
+        let kafka = Kafka::builder(args.broker.clone())
+            .client_id("vs-librdkafka-krafka")
+            .request_timeout(KRAFKA_REQUEST_TIMEOUT)
+            .connect_timeout(KRAFKA_REQUEST_TIMEOUT)
+            .connect()
+            .await
+            .unwrap_or_else(|e| panic!("cannot connect krafka: {e}"));
+        let producer = kafka
+            .producer()
+            .acks(Acks::All)
+            .compression(Compression::Zstd)
+            .linger(Duration::from_millis(5))
+            .batch_size(1_000_000)
+            .delivery_timeout(args.message_timeout)
+            .buffer_memory(1 << 30)
+            // Its built-in partitioner is murmur2 of the key, as ours and librdkafka's
+            // murmur2_random; idempotence and 5 in flight per broker are its defaults.
+            .build()
+            .await
+            .unwrap_or_else(|e| panic!("cannot create the krafka producer: {e}"));
+        // Learn the topic before the clock starts, as Producer::connect does. A topic
+        // created a moment ago may not be in the broker's metadata yet.
+        let deadline = Instant::now() + TOPIC_WAIT;
+        let partitions = loop {
+            match producer.partitions_for(&args.topic).await {
+                Ok(p) if !p.is_empty() => break p.len(),
+                Ok(_) if Instant::now() >= deadline => panic!("topic {} has no partitions", args.topic),
+                Err(e) if Instant::now() >= deadline => panic!("cannot read metadata: {e}"),
+                _ => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        };
+        let mut collectors = Collectors::start(partitions, collector_runtime.handle(), latencies);
+
+        let sockets = SocketSampler::start();
+        let cpu_start = cpu_time();
+        let start = Instant::now();
+        let pacer = args.rate.map(|rate| Pacer { start, rate });
+        for (i, event) in workload.events.iter().enumerate() {
+            if let Some(delay) = pacer.as_ref().and_then(|p| p.delay(i)) {
+                collectors.flush();
+                tokio::time::sleep(delay).await;
+            }
+            let record = Record::new(args.topic.as_str(), event.encode_to_vec())
+                .key(event.user_id.clone())
+                .header(EVENT_TYPE_HEADER, event_type_name(event))
+                .timestamp(event.timestamp);
+            let report = producer
+                .enqueue(record)
+                .await
+                .unwrap_or_else(|e| panic!("send failed: {e}"));
+            let accepted_at = Instant::now();
+            let p = report.partition() as usize;
+            collectors.push(p, accepted_at, report);
+        }
+        collectors
+            .finish(args.message_timeout + DRAIN_SLACK)
+            .await;
+        let wall = start.elapsed();
+        let cpu = cpu_time() - cpu_start;
+        let max_sockets = sockets.finish();
+        let m = producer.metrics();
+        let _ = producer.close().await;
+        RunResult {
+            wall,
+            cpu,
+            max_sockets,
+            extra: format!(
+                ",\"partitions\":{partitions},\"batches\":{},\"records_per_batch\":{:.1},\"retries\":{},\"batch_errors\":{},\"krafka_version\":\"0.28.1\"",
+                m.producer.batches_sent,
+                m.producer.records_sent as f64 / m.producer.batches_sent.max(1) as f64,
+                m.producer.retries,
+                m.producer.errors,
             ),
         }
     })
@@ -511,7 +805,7 @@ fn run_librdkafka(args: &Args, workload: &Workload, latencies: &Arc<Latencies>) 
         // The original producer's settings ...
         .set("compression.type", "zstd")
         .set("batch.num.messages", "10000")
-        .set("message.timeout.ms", "5000")
+        .set("message.timeout.ms", args.message_timeout.as_millis().to_string())
         .set("queue.buffering.max.kbytes", "1048576")
         .set("queue.buffering.max.messages", "100000")
         // ... plus what ours does by default: linger 5 ms (librdkafka's default too),
@@ -542,6 +836,7 @@ fn run_librdkafka(args: &Args, workload: &Workload, latencies: &Arc<Latencies>) 
         }
     };
 
+    let sockets = SocketSampler::start();
     let cpu_start = cpu_time();
     let start = Instant::now();
     let pacer = args.rate.map(|rate| Pacer { start, rate });
@@ -574,7 +869,7 @@ fn run_librdkafka(args: &Args, workload: &Workload, latencies: &Arc<Latencies>) 
             }
         }
     }
-    let deadline = Instant::now() + DRAIN_TIMEOUT;
+    let deadline = Instant::now() + args.message_timeout + DRAIN_SLACK;
     while latencies.reported() < args.events {
         assert!(
             Instant::now() < deadline,
@@ -584,11 +879,13 @@ fn run_librdkafka(args: &Args, workload: &Workload, latencies: &Arc<Latencies>) 
     }
     let wall = start.elapsed();
     let cpu = cpu_time() - cpu_start;
+    let max_sockets = sockets.finish();
     let _ = producer.flush(Duration::from_secs(10));
     let (version_n, version) = rdkafka::util::get_rdkafka_version();
     RunResult {
         wall,
         cpu,
+        max_sockets,
         extra: format!(
             ",\"partitions\":{partitions},\"queue_full_retries\":{queue_full},\"librdkafka_version\":\"{version}\",\"librdkafka_version_hex\":\"{version_n:#x}\""
         ),
@@ -656,4 +953,83 @@ fn sizes(workload: &Workload) {
         mb / gzip_s,
         SIZES_BLOCK,
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// proxy: a link with a round trip, for the latency scenario.
+// ---------------------------------------------------------------------------------------
+
+mod proxy {
+    use super::Args;
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+    use tokio::net::{TcpListener, TcpStream};
+    use tokio::time::Instant;
+
+    /// Bytes read from a socket at a time.
+    const READ_BYTES: usize = 64 * 1024;
+
+    /// Accepts on 127.0.0.1:`listen` until killed; each connection gets one to `upstream`
+    /// and a task per direction that forwards every chunk `delay` after it was read.
+    /// Forwarding is pipelined: the delay adds latency, never a limit on throughput.
+    pub fn run(args: &Args) -> ! {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("tokio runtime starts");
+        let (listen, upstream, delay) = (args.listen, args.upstream.clone(), args.delay);
+        runtime.block_on(async move {
+            let listener = TcpListener::bind(("127.0.0.1", listen))
+                .await
+                .unwrap_or_else(|e| panic!("proxy cannot listen on 127.0.0.1:{listen}: {e}"));
+            eprintln!("proxy: 127.0.0.1:{listen} -> {upstream}, {} ms each way", delay.as_millis());
+            loop {
+                let Ok((client, _)) = listener.accept().await else {
+                    continue;
+                };
+                let upstream = upstream.clone();
+                tokio::spawn(async move {
+                    let Ok(server) = TcpStream::connect(&upstream).await else {
+                        return; // dropping `client` closes it: the client sees a reset link
+                    };
+                    let _ = client.set_nodelay(true);
+                    let _ = server.set_nodelay(true);
+                    let (client_read, client_write) = client.into_split();
+                    let (server_read, server_write) = server.into_split();
+                    tokio::spawn(forward(client_read, server_write, delay));
+                    tokio::spawn(forward(server_read, client_write, delay));
+                });
+            }
+        })
+    }
+
+    /// Reads from `from` and writes each chunk to `to` once `delay` has passed since it
+    /// was read, in order; shuts `to` down when `from` ends.
+    async fn forward(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, delay: Duration) {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Instant, Vec<u8>)>();
+        let writer = tokio::spawn(async move {
+            while let Some((due, chunk)) = rx.recv().await {
+                tokio::time::sleep_until(due).await;
+                if to.write_all(&chunk).await.is_err() {
+                    return;
+                }
+            }
+            let _ = to.shutdown().await;
+        });
+        let mut buf = vec![0u8; READ_BYTES];
+        loop {
+            match from.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if tx.send((Instant::now() + delay, buf[..n].to_vec())).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        drop(tx);
+        let _ = writer.await;
+    }
 }
