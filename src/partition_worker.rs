@@ -144,9 +144,7 @@ pub(crate) async fn run<C: Cluster>(
             .filter(|_| worker.takes_new_batches())
             .map(|at| at.checked_sub(TIMER_TICK).unwrap_or(at));
         let expiry_at = worker.next_expiry();
-        let resend_at = worker
-            .resend_at
-            .filter(|_| worker.has_waiting() || worker.stale_route);
+        let resend_at = worker.resend_at.filter(|_| worker.has_waiting());
         tokio::select! {
             biased;
             Some(answer) = answers.recv() => {
@@ -299,8 +297,10 @@ impl<C: Cluster> Worker<C> {
             let broker = match &flight.state {
                 FlightState::Sent { sender, .. } => {
                     // No answer in a whole message timeout: the leader may be gone
-                    // (hung or moved) without any request failing yet.
-                    self.stale_route = true;
+                    // (hung or moved) without any request failing yet, so read the
+                    // metadata again; later batches go where it says. (Waiting for it
+                    // instead would stop every partition while metadata requests fail.)
+                    self.ctx.router.request_refresh(self.route_seen);
                     Some(sender.broker)
                 }
                 FlightState::Waiting => None,
@@ -398,16 +398,6 @@ impl<C: Cluster> Worker<C> {
         }
         if !self.takes_new_batches() {
             return;
-        }
-        if self.stale_route && !self.on_wire() {
-            // A batch timed out without an answer: its leader may be gone. New batches
-            // wait for fresh metadata rather than follow it to the same broker.
-            if self.ctx.router.generation() <= self.route_seen {
-                self.ctx.router.request_refresh(self.route_seen);
-                self.resend_at = Some(now + self.ctx.retry_backoff);
-                return;
-            }
-            self.stale_route = false;
         }
         if closing
             || self
