@@ -185,7 +185,11 @@ pub(crate) async fn topic_leaders(brokers: &BrokerConnector, topic: &str) -> Res
         .max(0) as usize;
     let mut leaders = vec![None; count];
     for p in t.partitions {
-        if p.error.is_none() && p.leader_id.0 >= 0 {
+        // A partition with a replica offline comes with REPLICA_NOT_AVAILABLE and its
+        // leader all the same (as when a follower hangs): the leader is what counts,
+        // as in the Java client. Only a missing leader id means no leader.
+        let leader_missing = matches!(p.error, Some(ProtocolError::LeaderNotAvailable));
+        if p.leader_id.0 >= 0 && !leader_missing {
             leaders[p.partition_index.0 as usize] = Some(p.leader_id.0);
         }
     }
