@@ -287,7 +287,7 @@ async fn create_replicated_topic(topic: &str) -> (i32, Vec<i32>) {
     .await
 }
 
-const FREEZE_LOAD_EVENTS: usize = 300_000;
+const FREEZE_LOAD_EVENTS: usize = 400_000;
 
 /// Waits until the cluster's metadata names a leader of partition 0 other than `old`.
 async fn new_leader_of_partition_0(topic: &str, old: i32) -> i32 {
