@@ -10,6 +10,7 @@ use std::time::Duration;
 use rskafka::client::error::ProtocolError;
 use tracing::{debug, info, warn};
 
+use crate::background::OneAtATime;
 use crate::cluster::{Cluster, LinkError, ProducerIdentity};
 use crate::metrics::Metrics;
 
@@ -21,12 +22,10 @@ const START_RETRY_PAUSE: Duration = Duration::from_millis(200);
 pub(crate) struct Idempotence<C: Cluster> {
     cluster: Arc<C>,
     current: Mutex<ProducerIdentity>,
-    /// Held while an InitProducerId is out, so workers asking at once share one bump.
-    bumping: tokio::sync::Mutex<()>,
     request_timeout: Duration,
     metrics: Arc<Metrics>,
-    /// A background bump asked for by a worker is under way.
-    bump_requested: std::sync::atomic::AtomicBool,
+    /// The one bump under way, however many workers ask for it at once.
+    bump_requested: OneAtATime,
 }
 
 impl<C: Cluster> Idempotence<C> {
@@ -73,10 +72,9 @@ impl<C: Cluster> Idempotence<C> {
         Ok(Self {
             cluster,
             current: Mutex::new(identity),
-            bumping: tokio::sync::Mutex::new(()),
             request_timeout,
             metrics,
-            bump_requested: std::sync::atomic::AtomicBool::new(false),
+            bump_requested: OneAtATime::default(),
         })
     }
 
@@ -89,27 +87,20 @@ impl<C: Cluster> Idempotence<C> {
     /// past `seen` already: workers do not wait on it (they keep reporting timeouts on
     /// time), they look at `current` again on their next retry.
     pub fn request_bump(self: &Arc<Self>, seen: ProducerIdentity) {
-        use std::sync::atomic::Ordering;
-        if self.current() != seen
-            || self
-                .bump_requested
-                .compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed)
-                .is_err()
-        {
+        if self.current() != seen {
             return;
         }
         let idempotence = Arc::clone(self);
-        tokio::spawn(async move {
+        self.bump_requested.spawn(async move {
             let _ = idempotence.bump(seen).await;
-            idempotence.bump_requested.store(false, Ordering::Release);
         });
     }
 
     /// Moves to the next epoch, unless someone already moved past `seen`. Returns the
     /// identity in force after, or the error of the one attempt made (the caller
     /// retries after its backoff).
-    pub async fn bump(&self, seen: ProducerIdentity) -> Result<ProducerIdentity, LinkError> {
-        let _one_at_a_time = self.bumping.lock().await;
+    /// Runs only from `request_bump`, one at a time.
+    async fn bump(&self, seen: ProducerIdentity) -> Result<ProducerIdentity, LinkError> {
         let current = self.current();
         if current != seen {
             return Ok(current);

@@ -21,6 +21,7 @@
 //! - [`event`]: the `UserEvent` types generated from `proto/user_event.proto`.
 
 pub(crate) mod accumulator;
+pub(crate) mod background;
 pub(crate) mod broker_sender;
 pub(crate) mod buffer;
 pub mod cluster;

@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
+use crate::background::OneAtATime;
 use crate::broker_sender::{self, SenderCommand, SenderLimits};
 use crate::cluster::{Cluster, LinkError};
 use crate::metrics::Metrics;
@@ -39,8 +40,8 @@ pub(crate) struct Router<C: Cluster> {
     routes: Mutex<Routes>,
     /// Held while a metadata request is out, so concurrent refreshes share it.
     refreshing: tokio::sync::Mutex<Instant>,
-    /// A background refresh asked for by a worker is under way.
-    refresh_requested: std::sync::atomic::AtomicBool,
+    /// The background refresh workers ask for.
+    refresh_requested: OneAtATime,
     metrics: Arc<Metrics>,
 }
 
@@ -60,7 +61,7 @@ impl<C: Cluster> Router<C> {
                 generation: 1,
             }),
             refreshing: tokio::sync::Mutex::new(Instant::now()),
-            refresh_requested: std::sync::atomic::AtomicBool::new(false),
+            refresh_requested: OneAtATime::default(),
             metrics,
         }
     }
@@ -100,19 +101,12 @@ impl<C: Cluster> Router<C> {
     /// worker blocked on a dead broker would report its timeouts late), they look at
     /// `generation` again on their next retry.
     pub fn request_refresh(self: &Arc<Self>, seen: u64) {
-        use std::sync::atomic::Ordering;
-        if self.generation() > seen
-            || self
-                .refresh_requested
-                .compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed)
-                .is_err()
-        {
+        if self.generation() > seen {
             return;
         }
         let router = Arc::clone(self);
-        tokio::spawn(async move {
+        self.refresh_requested.spawn(async move {
             let _ = router.refresh(seen).await;
-            router.refresh_requested.store(false, Ordering::Release);
         });
     }
 
