@@ -63,12 +63,6 @@ pub(crate) struct SendFailure {
     pub may_have_been_written: bool,
 }
 
-/// What a partition worker may ask of a sender.
-#[derive(Debug)]
-pub(crate) enum SenderCommand {
-    Send(SendJob),
-}
-
 /// The limits a sender obeys.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct SenderLimits {
@@ -97,7 +91,7 @@ pub(crate) async fn run<C: Cluster>(
     broker: i32,
     cluster: Arc<C>,
     limits: SenderLimits,
-    mut commands: mpsc::UnboundedReceiver<SenderCommand>,
+    mut jobs: mpsc::UnboundedReceiver<SendJob>,
 ) {
     let mut queues: HashMap<i32, VecDeque<SendJob>> = HashMap::new();
     // Partitions with queued batches, in the order they get a place in a request.
@@ -189,12 +183,12 @@ pub(crate) async fn run<C: Cluster>(
                     }
                 }
             }
-            command = commands.recv(), if open => {
+            command = jobs.recv(), if open => {
                 let mut next = command;
                 let mut yielded = false;
                 loop {
                     match next {
-                        Some(SenderCommand::Send(job)) => {
+                        Some(job) => {
                             let queue = queues.entry(job.partition).or_default();
                             if queue.is_empty() {
                                 turn.push_back(job.partition);
@@ -206,7 +200,7 @@ pub(crate) async fn run<C: Cluster>(
                             break;
                         }
                     }
-                    next = match commands.try_recv() {
+                    next = match jobs.try_recv() {
                         Ok(c) => Some(c),
                         Err(mpsc::error::TryRecvError::Disconnected) => None,
                         Err(mpsc::error::TryRecvError::Empty) if !yielded => {
@@ -215,7 +209,7 @@ pub(crate) async fn run<C: Cluster>(
                             // carries them all.
                             yielded = true;
                             tokio::task::yield_now().await;
-                            match commands.try_recv() {
+                            match jobs.try_recv() {
                                 Ok(c) => Some(c),
                                 Err(mpsc::error::TryRecvError::Disconnected) => None,
                                 Err(mpsc::error::TryRecvError::Empty) => break,

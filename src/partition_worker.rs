@@ -32,7 +32,7 @@ use tokio::time::{Instant, sleep_until};
 use tracing::{debug, warn};
 
 use crate::accumulator::{Accumulator, Batch, BatchLimits, Pending, Replies};
-use crate::broker_sender::{Answer, Outcome, SendFailure, SendJob, SenderCommand};
+use crate::broker_sender::{Answer, Outcome, SendFailure, SendJob};
 use crate::buffer::Buffer;
 use crate::cluster::{Cluster, PartitionAnswer, ProducerIdentity};
 use crate::config::CompressionCodec;
@@ -510,7 +510,7 @@ impl<C: Cluster> Worker<C> {
             records: Arc::clone(&flight.records),
             answer_to: answer_to.clone(),
         };
-        if sender.commands.send(SenderCommand::Send(job)).is_err() {
+        if sender.jobs.send(job).is_err() {
             // The sender stopped (its broker leads nothing now): find the new leader.
             self.stale_route = true;
             self.ctx.router.request_refresh(self.route_seen);

@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use tracing::{info, warn};
 
 use crate::background::OneAtATime;
-use crate::broker_sender::{self, SenderCommand, SenderLimits};
+use crate::broker_sender::{self, SendJob, SenderLimits};
 use crate::cluster::{Cluster, LinkError};
 use crate::metrics::Metrics;
 
@@ -20,7 +20,7 @@ use crate::metrics::Metrics;
 #[derive(Debug, Clone)]
 pub(crate) struct SenderHandle {
     pub broker: i32,
-    pub commands: mpsc::UnboundedSender<SenderCommand>,
+    pub jobs: mpsc::UnboundedSender<SendJob>,
 }
 
 /// What one metadata answer said, and the senders started so far.
@@ -84,14 +84,14 @@ impl<C: Cluster> Router<C> {
         let limits = self.limits;
         let cluster = &self.cluster;
         let handle = routes.senders.entry(broker).or_insert_with(|| {
-            let (commands, receiver) = mpsc::unbounded_channel();
+            let (jobs, receiver) = mpsc::unbounded_channel();
             tokio::spawn(broker_sender::run(
                 broker,
                 Arc::clone(cluster),
                 limits,
                 receiver,
             ));
-            SenderHandle { broker, commands }
+            SenderHandle { broker, jobs }
         });
         Some(handle.clone())
     }
