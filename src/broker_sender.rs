@@ -25,6 +25,7 @@ use tokio::time::{Instant, timeout, timeout_at};
 use tracing::{debug, warn};
 
 use crate::cluster::{Answers, BrokerLink, Cluster, LinkError, PartitionAnswer, PartitionBatch};
+use crate::metrics::{BrokerStats, ConnectionState};
 
 /// One partition's batch for this broker, and where its answer goes.
 #[derive(Debug)]
@@ -91,6 +92,7 @@ pub(crate) async fn run<C: Cluster>(
     broker: i32,
     cluster: Arc<C>,
     limits: SenderLimits,
+    stats: Arc<BrokerStats>,
     mut jobs: mpsc::UnboundedReceiver<SendJob>,
 ) {
     let mut queues: HashMap<i32, VecDeque<SendJob>> = HashMap::new();
@@ -112,6 +114,7 @@ pub(crate) async fn run<C: Cluster>(
                 None => match timeout(limits.control_timeout, cluster.connect(broker)).await {
                     Ok(Ok(l)) => {
                         debug!(broker, "connected");
+                        stats.set_state(ConnectionState::Connected);
                         connect_after = None;
                         let l = Arc::new(l);
                         link = Some(Arc::clone(&l));
@@ -123,6 +126,7 @@ pub(crate) async fn run<C: Cluster>(
                             _ => format!("connecting to broker {broker} timed out"),
                         };
                         warn!(broker, %message, "connection failed");
+                        stats.set_state(ConnectionState::Unreachable);
                         connect_after = Some(Instant::now() + limits.retry_backoff);
                         fail_all_queued(&mut queues, &mut turn, &message);
                         break;
@@ -151,7 +155,12 @@ pub(crate) async fn run<C: Cluster>(
                             outcome: Outcome::Written,
                         });
                     }
-                    in_flight.push(await_answers(jobs, answers, limits.request_timeout));
+                    in_flight.push(await_answers(
+                        jobs,
+                        answers,
+                        limits.request_timeout,
+                        Arc::clone(&stats),
+                    ));
                 }
                 failed => {
                     let message = match failed {
@@ -160,10 +169,13 @@ pub(crate) async fn run<C: Cluster>(
                     };
                     current.abandon("a produce request could not be written");
                     link = None;
+                    stats.set_state(ConnectionState::Unreachable);
+                    stats.record_request_failed();
                     fail_jobs(jobs, &message, true);
                 }
             }
         }
+        stats.set_in_flight(in_flight.len());
         if !open && turn.is_empty() && in_flight.is_empty() {
             break;
         }
@@ -179,6 +191,8 @@ pub(crate) async fn run<C: Cluster>(
                         if let Some(l) = link.take() {
                             l.abandon("a produce request failed");
                         }
+                        stats.set_state(ConnectionState::Unreachable);
+                        stats.record_request_failed();
                         fail_jobs(jobs, &format!("broker {broker}: {e}"), true);
                     }
                 }
@@ -224,6 +238,8 @@ pub(crate) async fn run<C: Cluster>(
             }
         }
     }
+    stats.set_in_flight(0);
+    stats.set_state(ConnectionState::Idle);
     debug!(broker, "broker sender stopped");
 }
 
@@ -262,7 +278,12 @@ fn take_request(
 }
 
 /// The answers of a written request, or a failure when they do not come in time.
-fn await_answers(jobs: Vec<SendJob>, answers: Answers, request_timeout: Duration) -> Pending {
+fn await_answers(
+    jobs: Vec<SendJob>,
+    answers: Answers,
+    request_timeout: Duration,
+    stats: Arc<BrokerStats>,
+) -> Pending {
     let written_at = Instant::now();
     let deadline = written_at + request_timeout;
     Box::pin(async move {
@@ -273,7 +294,16 @@ fn await_answers(jobs: Vec<SendJob>, answers: Answers, request_timeout: Duration
                 code: None,
             }),
         };
-        tracing::trace!(partitions = jobs.len(), took = ?written_at.elapsed(), ok = result.is_ok(), "produce answered");
+        let took = written_at.elapsed();
+        if result.is_ok() {
+            stats.request_seconds.observe(took.as_secs_f64());
+        }
+        tracing::trace!(
+            partitions = jobs.len(),
+            ?took,
+            ok = result.is_ok(),
+            "produce answered"
+        );
         (jobs, result)
     })
 }

@@ -3,6 +3,8 @@
 //! `Producer::send` takes room here before an event enters the pipeline; the partition
 //! worker gives it back once the event's report is made, not when its batch is sent.
 
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
 use tokio::sync::{Semaphore, TryAcquireError};
 
 /// Why `try_admit` could not take room right now.
@@ -20,6 +22,28 @@ pub(crate) struct Buffer {
     bytes: Semaphore,
     /// One permit per event.
     records: Semaphore,
+    max_bytes: u64,
+    max_records: usize,
+    /// `admit` calls waiting for room right now: backpressure is in effect.
+    waiting: AtomicU64,
+}
+
+/// How much of the buffer is taken, at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BufferUsage {
+    pub used_bytes: u64,
+    pub max_bytes: u64,
+    pub used_records: u64,
+    pub max_records: u64,
+    /// Sends waiting for room (`Producer::send` blocked by backpressure).
+    pub waiting_sends: u64,
+}
+
+impl BufferUsage {
+    /// A send would wait for room now.
+    pub fn is_full(&self) -> bool {
+        self.waiting_sends > 0
+    }
 }
 
 impl Buffer {
@@ -27,12 +51,28 @@ impl Buffer {
         Self {
             bytes: Semaphore::new(max_bytes as usize),
             records: Semaphore::new(max_records),
+            max_bytes,
+            max_records,
+            waiting: AtomicU64::new(0),
         }
     }
 
     /// Waits until there is room for one event of `bytes` bytes, then takes it.
     /// Waiters are served first come, first served. Cancelling it takes nothing.
     pub async fn admit(&self, bytes: u32) -> Result<(), AdmitError> {
+        match self.try_admit(bytes) {
+            Err(AdmitError::Full) => {}
+            done => return done,
+        }
+        self.waiting.fetch_add(1, Relaxed);
+        // Counted down however the wait ends, cancelled included.
+        struct Waiting<'a>(&'a AtomicU64);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Relaxed);
+            }
+        }
+        let _waiting = Waiting(&self.waiting);
         let record = self
             .records
             .acquire()
@@ -67,6 +107,18 @@ impl Buffer {
         self.bytes.add_permits(bytes);
     }
 
+    pub fn usage(&self) -> BufferUsage {
+        let free_bytes = self.bytes.available_permits() as u64;
+        let free_records = self.records.available_permits() as u64;
+        BufferUsage {
+            used_bytes: self.max_bytes.saturating_sub(free_bytes),
+            max_bytes: self.max_bytes,
+            used_records: (self.max_records as u64).saturating_sub(free_records),
+            max_records: self.max_records as u64,
+            waiting_sends: self.waiting.load(Relaxed),
+        }
+    }
+
     /// Stops admitting: waiting and later calls fail with `Closed`.
     pub fn close(&self) {
         self.records.close();
@@ -93,6 +145,27 @@ mod tests {
         buffer.try_admit(1).unwrap();
         buffer.try_admit(1).unwrap();
         assert_eq!(buffer.try_admit(1), Err(AdmitError::Full));
+    }
+
+    #[tokio::test]
+    async fn usage_counts_what_is_taken_and_who_waits() {
+        let buffer = std::sync::Arc::new(Buffer::new(100, 10));
+        buffer.try_admit(60).unwrap();
+        let usage = buffer.usage();
+        assert_eq!((usage.used_bytes, usage.used_records), (60, 1));
+        assert!(!usage.is_full());
+        let waiter = {
+            let buffer = buffer.clone();
+            tokio::spawn(async move { buffer.admit(60).await })
+        };
+        while buffer.usage().waiting_sends == 0 {
+            tokio::task::yield_now().await;
+        }
+        assert!(buffer.usage().is_full());
+        buffer.release(1, 60);
+        waiter.await.unwrap().unwrap();
+        let usage = buffer.usage();
+        assert_eq!((usage.used_bytes, usage.waiting_sends), (60, 0));
     }
 
     #[tokio::test]

@@ -14,7 +14,8 @@
 //! - [`router`]: which broker leads each partition; [`broker_sender`]: one per broker,
 //!   multi-partition produce requests, pipelined on one connection; [`idempotence`]: the
 //!   producer id and epoch; [`cluster`]: the network edge (rskafka, or a test mock).
-//! - [`delivery`]: the report every accepted event gets; [`metrics`]: the counters.
+//! - [`delivery`]: the report every accepted event gets; [`metrics`]: the counters;
+//!   [`prometheus`]: the same in the Prometheus text format.
 //! - [`connect`]: brokers, TLS, SASL, topics. [`config`]: every setting and its default.
 //! - [`reader`]: reads a topic back (`consume`, `verify`). [`schema`]: the schema tools (the
 //!   wire-compatibility check and the ConfigMap writer).
@@ -38,12 +39,14 @@ pub mod metrics;
 pub(crate) mod partition_worker;
 pub mod partitioner;
 pub mod producer;
+pub mod prometheus;
 pub mod reader;
 pub mod record;
 pub mod record_batch;
 pub(crate) mod router;
 pub mod schema;
 
+pub use buffer::BufferUsage;
 pub use config::ProducerConfig;
 pub use delivery::{Delivered, DeliveryError, DeliveryFuture, DeliveryResult};
-pub use producer::{Producer, SendError, StartError};
+pub use producer::{Producer, Readiness, SendError, StartError};

@@ -11,7 +11,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> std::process::ExitCode {
     kafka_producer::memory::tune_for_mimalloc();
     let args = cli::parse();
-    cli::init_tracing();
+    let log_format = args.log_format;
+    cli::init_tracing(log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -19,7 +20,13 @@ fn main() -> std::process::ExitCode {
     match runtime.block_on(cli::run(args)) {
         Ok(code) => std::process::ExitCode::from(code as u8),
         Err(error) => {
-            eprintln!("Error: {error}");
+            match log_format {
+                cli::LogFormat::Text => eprintln!("Error: {error}"),
+                // A log collector reads stderr as JSON lines: the error is one too.
+                cli::LogFormat::Json => {
+                    tracing::error!(exit_code = error.code as u8, "{error}")
+                }
+            }
             std::process::ExitCode::from(error.code as u8)
         }
     }

@@ -442,7 +442,9 @@ impl<C: Cluster> Worker<C> {
         } = batch;
         match encoded {
             Ok(encoded) => {
-                self.ctx.metrics.record_batch_sent(replies.len(), bytes);
+                self.ctx
+                    .metrics
+                    .record_batch_sent(replies.len(), bytes, encoded.bytes.len());
                 debug!(
                     partition = self.ctx.partition,
                     records = replies.len(),
@@ -537,10 +539,13 @@ impl<C: Cluster> Worker<C> {
         match answer.outcome {
             Outcome::Written => *written = true,
             Outcome::Answered(PartitionAnswer {
-                error: None | Some(ProtocolError::DuplicateSequenceNumber),
+                error: error @ (None | Some(ProtocolError::DuplicateSequenceNumber)),
                 base_offset,
                 ..
             }) => {
+                if error.is_some() {
+                    self.ctx.metrics.record_duplicate_answer();
+                }
                 let flight = self.window.remove(i).expect("in range");
                 if let Some(seq) = &mut self.sequencing {
                     seq.confirmed = true;
@@ -627,8 +632,9 @@ impl<C: Cluster> Worker<C> {
         let partition = self.ctx.partition;
         let count = flight.replies.len();
         let now = Instant::now();
+        let mut latency_sum_us = 0;
         for (n, (accepted_at, reply)) in flight.replies.into_iter().enumerate() {
-            self.ctx.metrics.record_latency(now - accepted_at);
+            latency_sum_us += self.ctx.metrics.record_latency(now - accepted_at);
             let offset = if base_offset >= 0 {
                 base_offset + n as i64
             } else {
@@ -637,6 +643,7 @@ impl<C: Cluster> Worker<C> {
             // The caller may have dropped its future: the report still counts.
             let _ = reply.send(Ok(Delivered { partition, offset }));
         }
+        self.ctx.metrics.record_latency_sum(latency_sum_us);
         self.ctx.metrics.record_delivered(count as u64);
         self.ctx.buffer.release(count, flight.bytes);
     }

@@ -18,14 +18,14 @@ use tokio::time::Instant;
 
 use crate::accumulator::{BatchLimits, Pending};
 use crate::broker_sender::SenderLimits;
-use crate::buffer::{AdmitError, Buffer};
+use crate::buffer::{AdmitError, Buffer, BufferUsage};
 use crate::cluster::{Cluster, LinkError, RskafkaCluster};
 use crate::config::{ConfigError, MAX_IN_FLIGHT_IDEMPOTENT, ProducerConfig};
 use crate::connect::{self, ConnectError};
 use crate::delivery::DeliveryFuture;
 use crate::event::UserEvent;
 use crate::idempotence::Idempotence;
-use crate::metrics::{Metrics, MetricsSnapshot};
+use crate::metrics::{ConnectionState, Metrics, MetricsSnapshot};
 use crate::partition_worker::{self, Command, WorkerContext};
 use crate::partitioner::Partitioner;
 use crate::record::EncodedEvent;
@@ -443,6 +443,74 @@ impl Producer {
     /// The counters as of now.
     pub fn metrics(&self) -> MetricsSnapshot {
         self.shared.metrics.snapshot()
+    }
+
+    /// How much of the buffer is taken now.
+    pub fn buffer_usage(&self) -> BufferUsage {
+        self.shared.buffer.usage()
+    }
+
+    /// The counters, the buffer and each broker's connection in the Prometheus text
+    /// format (`prometheus::CONTENT_TYPE`), for a scrape endpoint.
+    pub fn prometheus_text(&self) -> String {
+        crate::prometheus::encode(
+            Arc::clone(&self.shared.metrics),
+            Arc::clone(&self.shared.buffer),
+        )
+    }
+
+    /// Whether the producer can do its job now: a readiness probe's answer.
+    pub fn readiness(&self) -> Readiness {
+        let unreachable_brokers = self
+            .shared
+            .metrics
+            .brokers()
+            .into_iter()
+            .filter(|(_, stats)| stats.state() == ConnectionState::Unreachable)
+            .map(|(broker, _)| broker)
+            .collect();
+        Readiness {
+            closed: self.closed.load(Ordering::Relaxed),
+            metadata_known: self.partition_count() > 0,
+            unreachable_brokers,
+            buffer_full: self.shared.buffer.usage().is_full(),
+        }
+    }
+}
+
+/// What `Producer::readiness` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Readiness {
+    pub closed: bool,
+    /// The topic's partitions and their leaders are known.
+    pub metadata_known: bool,
+    /// Brokers whose sender's last connection attempt failed or whose connection broke.
+    pub unreachable_brokers: Vec<i32>,
+    /// Sends are waiting for buffer room.
+    pub buffer_full: bool,
+}
+
+impl Readiness {
+    pub fn is_ready(&self) -> bool {
+        self.not_ready_because().is_none()
+    }
+
+    /// The first reason the producer is not ready, in words.
+    pub fn not_ready_because(&self) -> Option<String> {
+        if self.closed {
+            Some("the producer is closed".into())
+        } else if !self.metadata_known {
+            Some("the topic's metadata is not known".into())
+        } else if !self.unreachable_brokers.is_empty() {
+            Some(format!(
+                "brokers unreachable: {:?}",
+                self.unreachable_brokers
+            ))
+        } else if self.buffer_full {
+            Some("the buffer is full (sends wait for room)".into())
+        } else {
+            None
+        }
     }
 }
 

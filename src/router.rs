@@ -83,12 +83,14 @@ impl<C: Cluster> Router<C> {
         let broker = (*routes.leaders.get(partition as usize)?)?;
         let limits = self.limits;
         let cluster = &self.cluster;
+        let metrics = &self.metrics;
         let handle = routes.senders.entry(broker).or_insert_with(|| {
             let (jobs, receiver) = mpsc::unbounded_channel();
             tokio::spawn(broker_sender::run(
                 broker,
                 Arc::clone(cluster),
                 limits,
+                metrics.broker(broker),
                 receiver,
             ));
             SenderHandle { broker, jobs }

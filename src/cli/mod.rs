@@ -3,6 +3,7 @@
 
 mod consume;
 mod errors;
+mod metrics_server;
 mod options;
 mod produce;
 mod samples;
@@ -11,7 +12,7 @@ mod source;
 mod summary;
 mod verify;
 
-use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 pub use errors::{CliError, ExitCode};
 use options::{ConnectionArgs, EngineArgs};
@@ -27,8 +28,20 @@ pub struct Cli {
     #[command(flatten)]
     connection: ConnectionArgs,
 
+    /// Logs on stderr as text, or as one JSON object per line (for log collectors).
+    #[arg(long, env = "KAFKA_PRODUCER_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text,
+          global = true, help_heading = "Output")]
+    pub log_format: LogFormat,
+
     #[command(subcommand)]
     command: Option<Command>,
+}
+
+/// How the logs on stderr are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 const EXIT_CODES_HELP: &str = "Exit codes:
@@ -45,7 +58,7 @@ const EXIT_CODES_HELP: &str = "Exit codes:
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Produce generated events or JSON lines: the main job.
-    Produce(produce::ProduceArgs),
+    Produce(Box<produce::ProduceArgs>),
     /// Print the topic's records as JSON lines, decoded as UserEvent.
     Consume(consume::ConsumeArgs),
     /// Read the whole topic and count records, distinct event ids, duplicates.
@@ -89,7 +102,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
             })?;
             samples::run(&cli.connection, &engine).await
         }
-        Some(Command::Produce(args)) => produce::run(&cli.connection, args).await,
+        Some(Command::Produce(args)) => produce::run(&cli.connection, cli.log_format, *args).await,
         Some(Command::Consume(args)) => {
             // consume reads with the connection settings only: the engine's are defaults.
             consume::run(&cli.connection, &EngineArgs::defaults(), args).await
@@ -101,11 +114,19 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
 
 /// Logs to stderr, filtered by `RUST_LOG` (default: our warnings; rskafka's per-retry
 /// warnings are left out, since each failure ends in one error line of ours anyway).
-pub fn init_tracing() {
+pub fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,rskafka=error"));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => logs.init(),
+        // The same fields as the text lines, flattened: {"timestamp","level","message",...}.
+        LogFormat::Json => logs
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .init(),
+    }
 }

@@ -20,7 +20,7 @@ use tokio::time::Instant;
 use super::options::{ConnectionArgs, EngineArgs, Span, duration_in, integer_in};
 use super::source::{self, Item};
 use super::summary::Summary;
-use super::{CliError, ExitCode};
+use super::{CliError, ExitCode, LogFormat, metrics_server};
 
 /// Generated events when neither --count, --duration nor --input says otherwise.
 const DEFAULT_COUNT: u64 = 1000;
@@ -89,6 +89,10 @@ pub struct ProduceArgs {
     /// How to print the final summary.
     #[arg(long, help_heading = "Output", value_enum, default_value_t = SummaryFormat::Text)]
     summary: SummaryFormat,
+
+    /// Serve /metrics (Prometheus), /healthz and /readyz on HOST:PORT while running, e.g. 0.0.0.0:9464 (default: off).
+    #[arg(long, env = "KAFKA_PRODUCER_METRICS_ADDR", help_heading = "Output")]
+    metrics_addr: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -133,15 +137,26 @@ struct Outcome {
     bad_input: Option<String>,
 }
 
-pub async fn run(connection: &ConnectionArgs, args: ProduceArgs) -> Result<ExitCode, CliError> {
+pub async fn run(
+    connection: &ConnectionArgs,
+    log_format: LogFormat,
+    args: ProduceArgs,
+) -> Result<ExitCode, CliError> {
     let config = args.engine.to_config(connection)?;
     let input = open_input(args.input.as_ref())?;
     let stop = stop_signal()?;
+    let served = match args.metrics_addr {
+        Some(addr) => Some(metrics_server::start(addr).await?),
+        None => None,
+    };
     if args.create_topic {
         create_topic(&config, args.partitions, args.replication_factor).await?;
     }
     let topic = config.topic.clone();
     let producer = Arc::new(Producer::connect(config).await?);
+    if let Some(served) = &served {
+        let _ = served.set(Arc::clone(&producer));
+    }
 
     let until = match args.duration {
         Some(Span(d)) if !d.is_zero() => Instant::now().checked_add(d),
@@ -167,7 +182,8 @@ pub async fn run(connection: &ConnectionArgs, args: ProduceArgs) -> Result<ExitC
 
     let (report_tx, report_rx) = mpsc::unbounded_channel::<Vec<DeliveryFuture>>();
     let collector = tokio::spawn(collect_reports(report_rx));
-    let terminal = std::io::stderr().is_terminal();
+    // JSON logs get the structured progress event, even on a terminal.
+    let terminal = std::io::stderr().is_terminal() && log_format == LogFormat::Text;
     let progress = spawn_progress(Arc::clone(&producer), terminal);
     let start = Instant::now();
 
