@@ -12,7 +12,7 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -260,17 +260,28 @@ impl Drop for Prometheus {
 /// Err with its report if the text does not parse or breaks a lint rule (a counter
 /// without `_total`, a missing HELP, ...).
 pub fn promtool_check_metrics(text: &str) -> Result<(), String> {
+    promtool(&["check", "metrics"], text)
+}
+
+/// Runs `promtool check config FILE`: Ok if Prometheus would load the config file.
+pub fn promtool_check_config(file: &Path) -> Result<(), String> {
+    promtool(&["check", "config", &file.display().to_string()], "")
+}
+
+/// `promtool ARGS` with `stdin` as its input: Ok when it exits 0, Err with its output.
+/// `check metrics` prints nothing when all is well, anything else is a finding.
+fn promtool(args: &[&str], stdin: &str) -> Result<(), String> {
     let mut child = Command::new(binary("promtool"))
-        .args(["check", "metrics"])
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary("promtool").display()));
-    let mut stdin = child.stdin.take().expect("promtool stdin");
-    let input = text.to_owned();
+    let mut input = child.stdin.take().expect("promtool stdin");
+    let text = stdin.to_owned();
     // Written from a thread so a long report cannot fill promtool's stdout meanwhile.
-    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+    let writer = std::thread::spawn(move || input.write_all(text.as_bytes()));
     let out = child.wait_with_output().expect("promtool runs");
     writer
         .join()
@@ -281,11 +292,13 @@ pub fn promtool_check_metrics(text: &str) -> Result<(), String> {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    if out.status.success() && report.trim().is_empty() {
+    let quiet_when_good = args == ["check", "metrics"];
+    if out.status.success() && (!quiet_when_good || report.trim().is_empty()) {
         Ok(())
     } else {
         Err(format!(
-            "promtool check metrics ({}): {}",
+            "promtool {} ({}): {}",
+            args.join(" "),
             out.status,
             report.trim()
         ))
