@@ -9,6 +9,7 @@
 # delivers what was accepted, then exits), at PRODUCE_RATE events per second.
 # Configuration is by environment: KAFKA_BROKER, KAFKA_TOPIC, PRODUCE_RATE, ...
 # (`kafka-producer --help` lists every flag with its variable).
+# Metrics and probes on port 9464 (/metrics, /healthz, /readyz); JSON logs.
 #
 # Without Docker, `make static` builds the same kind of binary for x86_64 and
 # aarch64 (cargo-zigbuild); this image uses the plain musl toolchain instead.
@@ -43,10 +44,16 @@ FROM scratch
 COPY --from=builder /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 COPY --from=builder /kafka-producer /kafka-producer
 
+# KAFKA_PRODUCER_METRICS_ADDR: /metrics, /healthz and /readyz on port 9464, on all
+# addresses so that probes and Prometheus reach it from outside the container; logs as
+# one JSON object per line, for log collectors.
 ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt \
     KAFKA_BROKER=localhost:9092 \
     KAFKA_TOPIC=user.events \
-    PRODUCE_RATE=1000
+    PRODUCE_RATE=1000 \
+    KAFKA_PRODUCER_METRICS_ADDR=0.0.0.0:9464 \
+    KAFKA_PRODUCER_LOG_FORMAT=json
+EXPOSE 9464
 
 # Non-root (the conventional "nonroot" uid/gid; scratch has no /etc/passwd).
 USER 65532:65532

@@ -40,11 +40,14 @@ demo: kafka-up build
 # segments, so `up` refuses a broker it did not start on the port (KAFKA_OWN_BROKER=1)
 # and says what to stop; `make test KAFKA_PORT=19092 KAFKA_CONTROLLER_PORT=19093` runs
 # beside it instead. The tests reach the broker where scripts/kafka.sh says it listens.
+# scripts/prometheus.sh unpacks Debian's prometheus package (server and promtool) into
+# .tools/prometheus/ on first use, for the tests that scrape with a real Prometheus.
 test:
 	KAFKA_OWN_BROKER=1 scripts/kafka.sh up
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
 	scripts/deny.sh
+	scripts/prometheus.sh
 	eval "$$(scripts/kafka.sh env)" && \
 	  KAFKA_BROKER="$$KAFKA_BOOTSTRAP" KAFKA_PRODUCER_REQUIRE_BROKER=1 cargo test
 

@@ -4,12 +4,23 @@
 //! listener, names its settings with the variables the binary reads, and the
 //! Dockerfile ships the static binary on `scratch`, as a non-root user.
 //!
-//! No Docker engine is needed (none runs in CI): the compose file is parsed as YAML
-//! (yaml-rust2), the Dockerfile and .dockerignore are read as text.
+//! The same for the service side: the image, compose file and Kubernetes manifests
+//! (deploy/kubernetes/) serve metrics and probes on the port they publish and probe,
+//! set only variables the binary reads, with values it accepts, run unprivileged, give
+//! SIGTERM time to deliver, and the Prometheus config scrapes where the producer listens.
+//!
+//! No Docker engine or Kubernetes cluster is needed (none runs in CI): the compose file
+//! and manifests are parsed as YAML (yaml-rust2), the Dockerfile and .dockerignore are
+//! read as text, and the settings they give are tried on the binary itself.
 
+mod common;
+
+use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
+use common::prometheus;
 use yaml_rust2::{Yaml, YamlLoader};
 
 fn repo() -> PathBuf {
@@ -29,22 +40,11 @@ struct Compose(Yaml);
 
 impl Compose {
     fn load() -> Self {
-        let mut docs = YamlLoader::load_from_str(&read("docker-compose.yml"))
-            .unwrap_or_else(|e| panic!("docker-compose.yml is not YAML: {e}"));
-        assert_eq!(
-            docs.len(),
-            1,
-            "docker-compose.yml should be one YAML document"
-        );
-        Compose(docs.remove(0))
+        Compose(load_yaml("docker-compose.yml"))
     }
 
     fn node(&self, path: &[&str]) -> Option<&Yaml> {
-        let mut node = &self.0;
-        for key in path {
-            node = node.as_hash()?.get(&Yaml::String(key.to_string()))?;
-        }
-        Some(node)
+        lookup(&self.0, path)
     }
 
     /// The keys of the mapping at `path` (empty if there is none).
@@ -72,6 +72,26 @@ impl Compose {
                 .collect(),
         )
     }
+}
+
+/// The node at `path`: mapping keys, or list indices for lists (`["ports", "0"]`).
+fn lookup<'a>(yaml: &'a Yaml, path: &[&str]) -> Option<&'a Yaml> {
+    let mut node = yaml;
+    for key in path {
+        node = match node {
+            Yaml::Array(items) => items.get(key.parse::<usize>().ok()?)?,
+            _ => node.as_hash()?.get(&Yaml::String(key.to_string()))?,
+        };
+    }
+    Some(node)
+}
+
+/// A file of the repo holding exactly one YAML document.
+fn load_yaml(name: &str) -> Yaml {
+    let mut docs = YamlLoader::load_from_str(&read(name))
+        .unwrap_or_else(|e| panic!("{name} is not YAML: {e}"));
+    assert_eq!(docs.len(), 1, "{name} should be one YAML document");
+    docs.remove(0)
 }
 
 fn scalar_text(y: &Yaml) -> Option<String> {
@@ -667,4 +687,796 @@ fn docker_build_context_has_what_cargo_needs_and_not_the_build_output() {
             "cargo needs {path}, but the Dockerfile does not COPY it (copies: {copied:?})"
         );
     }
+}
+
+// ---------------------------------------------------------------------------
+// The binary's own view: the variables it reads, its defaults, and whether it accepts
+// a set of settings.
+// ---------------------------------------------------------------------------
+
+/// Every variable `kafka-producer --help` and `kafka-producer produce --help` name
+/// (`[env: NAME=...]`, or `[env: NAME]` for one whose value is hidden).
+fn variables_the_binary_reads() -> Vec<String> {
+    let text = help(&[]) + &help(&["produce"]);
+    let mut names: Vec<String> = text
+        .split("[env: ")
+        .skip(1)
+        .map(|rest| {
+            rest.split(['=', ']'])
+                .next()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// RUST_LOG is read by the log filter, not by an option; the image's SSL_CERT_FILE
+/// names its CA bundle for anything that looks there.
+const READ_OUTSIDE_OPTIONS: [&str; 2] = ["RUST_LOG", "SSL_CERT_FILE"];
+
+fn assert_binary_reads(context: &str, names: &[String]) {
+    let read = variables_the_binary_reads();
+    for name in names {
+        assert!(
+            READ_OUTSIDE_OPTIONS.contains(&name.as_str()) || read.contains(name),
+            "{context} sets {name}, which the binary does not read (its variables: {read:?})"
+        );
+    }
+}
+
+/// The `[default: ...]` that `produce --help` gives `flag`.
+fn produce_default(flag: &str) -> String {
+    let text = help(&["produce"]);
+    let at = text
+        .find(&format!("{flag} <"))
+        .unwrap_or_else(|| panic!("`produce --help` has no {flag}"));
+    // From the flag to the next line that starts another option.
+    let entry: String = text[at..]
+        .lines()
+        .enumerate()
+        .take_while(|(i, l)| *i == 0 || !l.trim_start().starts_with('-'))
+        .map(|(_, l)| l)
+        .collect::<Vec<_>>()
+        .join("\n");
+    entry
+        .split_once("[default: ")
+        .and_then(|(_, d)| d.split_once(']'))
+        .map(|(d, _)| d.to_string())
+        .unwrap_or_else(|| panic!("{flag} shows no default: {entry}"))
+}
+
+/// A duration as the binary reads it: with a unit, or a bare number in the unit the
+/// variable's name ends with.
+fn duration_value(variable: &str, value: &str) -> Duration {
+    if let Ok(n) = value.parse::<u64>() {
+        return if variable.ends_with("_MS") {
+            Duration::from_millis(n)
+        } else {
+            Duration::from_secs(n)
+        };
+    }
+    humantime::parse_duration(value).unwrap_or_else(|e| panic!("{variable}={value}: {e}"))
+}
+
+/// The setting `variable` has in `env`, or the binary's default for `flag`.
+fn setting(env: &[(String, String)], variable: &str, flag: &str) -> String {
+    env.iter()
+        .find(|(k, _)| k == variable)
+        .map(|(_, v)| v.clone())
+        .unwrap_or_else(|| produce_default(flag))
+}
+
+/// Runs the binary with a deployment's arguments and variables, except that the broker
+/// and the metrics address become loopback ones nothing listens on and the connect
+/// timeout 1 s: it must get past checking its options (exit 2 means one was refused)
+/// and fail only at reaching the broker (exit 3).
+fn assert_settings_accepted(context: &str, args: &[String], env: &[(String, String)]) {
+    let broker = format!("127.0.0.1:{}", prometheus::free_port());
+    let metrics = format!("127.0.0.1:{}", prometheus::free_port());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kafka-producer"))
+        .args(args)
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .env("KAFKA_BROKER", &broker)
+        .env("KAFKA_CONNECT_TIMEOUT_S", "1")
+        .env("KAFKA_PRODUCER_METRICS_ADDR", &metrics)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().expect("poll the binary").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().expect("the binary's output");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{context}: `kafka-producer {}` with its variables should stop only because no \
+         broker answers at {broker} (exit 3); it ended with {} and said: {stderr}",
+        args.join(" "),
+        out.status
+    );
+}
+
+/// The address in KAFKA_PRODUCER_METRICS_ADDR, which must be reachable from outside the
+/// container (probes and Prometheus come from elsewhere): an unspecified IP.
+fn metrics_addr(context: &str, value: Option<&str>) -> SocketAddr {
+    let value =
+        value.unwrap_or_else(|| panic!("{context} does not set KAFKA_PRODUCER_METRICS_ADDR"));
+    let addr: SocketAddr = value.parse().unwrap_or_else(|e| {
+        panic!("{context}: KAFKA_PRODUCER_METRICS_ADDR={value} is not HOST:PORT ({e})")
+    });
+    assert!(
+        addr.ip().is_unspecified(),
+        "{context}: KAFKA_PRODUCER_METRICS_ADDR={value} is not reachable from outside the \
+         container; use 0.0.0.0:{}",
+        addr.port()
+    );
+    addr
+}
+
+// ---------------------------------------------------------------------------
+// The image and compose file serve metrics
+// ---------------------------------------------------------------------------
+
+/// The final stage's ENV, as (name, value).
+fn dockerfile_env() -> Vec<(String, String)> {
+    let stages = dockerfile_stages();
+    args_of(stages.last().unwrap(), "ENV")
+        .iter()
+        .flat_map(|args| args.split_whitespace())
+        .map(|pair| {
+            let (k, v) = pair
+                .split_once('=')
+                .unwrap_or_else(|| panic!("ENV {pair}: use NAME=VALUE"));
+            (k.to_string(), v.to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn image_serves_metrics_on_the_port_it_exposes_and_logs_json() {
+    let env = dockerfile_env();
+    let names: Vec<String> = env.iter().map(|(k, _)| k.clone()).collect();
+    assert_binary_reads("the Dockerfile", &names);
+    let get = |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let addr = metrics_addr("the Dockerfile", get("KAFKA_PRODUCER_METRICS_ADDR"));
+    let stages = dockerfile_stages();
+    let exposed: Vec<&str> = args_of(stages.last().unwrap(), "EXPOSE")
+        .iter()
+        .flat_map(|a| a.split_whitespace())
+        .collect();
+    assert!(
+        exposed
+            .iter()
+            .any(|p| p.trim_end_matches("/tcp") == addr.port().to_string()),
+        "the image serves metrics on {} but EXPOSEs {exposed:?}",
+        addr.port()
+    );
+    assert_eq!(
+        get("KAFKA_PRODUCER_LOG_FORMAT"),
+        Some("json"),
+        "the image should log JSON lines"
+    );
+    let cmd = exec_form(args_of(stages.last().unwrap(), "CMD").last().unwrap());
+    assert_settings_accepted("the image's CMD and ENV", &cmd, &env);
+}
+
+#[test]
+fn compose_publishes_the_metrics_port_the_producer_listens_on() {
+    let compose = Compose::load();
+    let env_path = ["services", "producer", "environment"];
+    let value = compose
+        .scalar(&[&env_path[..], &["KAFKA_PRODUCER_METRICS_ADDR"]].concat())
+        .map(|v| with_defaults(&v));
+    let addr = metrics_addr("compose's producer", value.as_deref());
+    let ports = compose
+        .list(&["services", "producer", "ports"])
+        .expect("the producer publishes its metrics port");
+    assert!(
+        ports
+            .iter()
+            .any(|p| p.rsplit(':').next() == Some(&addr.port().to_string())),
+        "the producer listens on {} but publishes {ports:?}",
+        addr.port()
+    );
+    // The settings compose gives, tried on the binary.
+    let env: Vec<(String, String)> = compose
+        .keys(&env_path)
+        .into_iter()
+        .map(|k| {
+            let v = compose
+                .scalar(&[&env_path[..], &[k.as_str()]].concat())
+                .unwrap_or_default();
+            (k, with_defaults(&v))
+        })
+        .collect();
+    let command: Vec<String> = compose
+        .list(&["services", "producer", "command"])
+        .expect("producer has a command")
+        .iter()
+        .map(|a| with_defaults(a))
+        .collect();
+    assert_settings_accepted("compose's producer", &command, &env);
+}
+
+#[test]
+fn compose_stop_grace_period_covers_the_message_and_request_timeouts() {
+    let compose = Compose::load();
+    let grace = compose
+        .scalar(&["services", "producer", "stop_grace_period"])
+        .expect("the producer sets stop_grace_period (compose's default is 10 s)");
+    let grace = humantime::parse_duration(&grace).expect("stop_grace_period is a duration");
+    let needed = duration_value(
+        "KAFKA_MESSAGE_TIMEOUT_MS",
+        &produce_default("--message-timeout"),
+    ) + duration_value(
+        "KAFKA_REQUEST_TIMEOUT_MS",
+        &produce_default("--request-timeout"),
+    );
+    assert!(
+        grace > needed,
+        "SIGTERM must leave the message timeout plus the request timeout ({needed:?}) to \
+         deliver what was accepted; stop_grace_period is {grace:?}"
+    );
+}
+
+#[test]
+fn compose_prometheus_scrapes_the_port_the_producer_serves_metrics_on() {
+    let compose = Compose::load();
+    let image = compose
+        .scalar(&["services", "prometheus", "image"])
+        .expect("compose has a prometheus service with an image");
+    assert!(
+        image.starts_with("prom/prometheus:"),
+        "prometheus image is {image}"
+    );
+    // The config file it loads is the repo's, mounted where --config.file points.
+    let command = compose
+        .list(&["services", "prometheus", "command"])
+        .unwrap_or_default();
+    let config_in_container = command
+        .iter()
+        .find_map(|a| a.strip_prefix("--config.file="))
+        .unwrap_or("/etc/prometheus/prometheus.yml")
+        .to_string();
+    let volumes = compose
+        .list(&["services", "prometheus", "volumes"])
+        .expect("prometheus mounts its config");
+    let source = volumes
+        .iter()
+        .find_map(|v| {
+            let mut parts = v.split(':');
+            let (source, target) = (parts.next()?, parts.next()?);
+            (target == config_in_container).then(|| source.to_string())
+        })
+        .unwrap_or_else(|| panic!("nothing is mounted at {config_in_container}: {volumes:?}"));
+    let source = source.trim_start_matches("./");
+    assert_eq!(source, "deploy/prometheus/prometheus.yml");
+
+    let config = load_yaml(source);
+    let addr = metrics_addr(
+        "compose's producer",
+        compose
+            .scalar(&[
+                "services",
+                "producer",
+                "environment",
+                "KAFKA_PRODUCER_METRICS_ADDR",
+            ])
+            .as_deref(),
+    );
+    let wanted = format!("producer:{}", addr.port());
+    let jobs = lookup(&config, &["scrape_configs"])
+        .and_then(Yaml::as_vec)
+        .expect("prometheus.yml has scrape_configs");
+    let job = jobs
+        .iter()
+        .find(|job| {
+            lookup(job, &["static_configs"])
+                .and_then(Yaml::as_vec)
+                .into_iter()
+                .flatten()
+                .filter_map(|sc| lookup(sc, &["targets"]).and_then(Yaml::as_vec))
+                .flatten()
+                .any(|t| t.as_str() == Some(wanted.as_str()))
+        })
+        .unwrap_or_else(|| panic!("no scrape job in {source} has the target {wanted}"));
+    let path = lookup(job, &["metrics_path"]).and_then(scalar_text);
+    assert_eq!(
+        path.as_deref().unwrap_or("/metrics"),
+        "/metrics",
+        "the producer serves /metrics"
+    );
+}
+
+#[test]
+fn prometheus_config_is_one_prometheus_loads() {
+    if !prometheus::installed_or_skip("prometheus_config_is_one_prometheus_loads") {
+        return;
+    }
+    prometheus::promtool_check_config(&repo().join("deploy/prometheus/prometheus.yml"))
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
+// ---------------------------------------------------------------------------
+// deploy/kubernetes
+// ---------------------------------------------------------------------------
+
+const DEPLOYMENT: &str = "deploy/kubernetes/deployment.yaml";
+const SERVICE: &str = "deploy/kubernetes/service.yaml";
+const CONFIGMAP: &str = "deploy/kubernetes/configmap.yaml";
+
+struct Deployment {
+    doc: Yaml,
+}
+
+impl Deployment {
+    fn load() -> Self {
+        let doc = load_yaml(DEPLOYMENT);
+        assert_eq!(
+            lookup(&doc, &["kind"]).and_then(Yaml::as_str),
+            Some("Deployment")
+        );
+        Deployment { doc }
+    }
+
+    fn pod(&self) -> &Yaml {
+        lookup(&self.doc, &["spec", "template", "spec"]).expect("spec.template.spec")
+    }
+
+    /// The container that runs the producer.
+    fn container(&self) -> &Yaml {
+        let containers = lookup(self.pod(), &["containers"])
+            .and_then(Yaml::as_vec)
+            .expect("the pod has containers");
+        containers
+            .iter()
+            .find(|c| lookup(c, &["name"]).and_then(Yaml::as_str) == Some("kafka-producer"))
+            .expect("a container named kafka-producer")
+    }
+
+    fn env_entries(&self) -> &[Yaml] {
+        lookup(self.container(), &["env"])
+            .and_then(Yaml::as_vec)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+    }
+
+    fn env_names(&self) -> Vec<String> {
+        self.env_entries()
+            .iter()
+            .map(|e| {
+                lookup(e, &["name"])
+                    .and_then(scalar_text)
+                    .expect("an env entry without a name")
+            })
+            .collect()
+    }
+
+    /// The variables given as plain values (not from a Secret).
+    fn env_values(&self) -> Vec<(String, String)> {
+        self.env_entries()
+            .iter()
+            .filter_map(|e| {
+                let name = lookup(e, &["name"]).and_then(scalar_text)?;
+                Some((name, lookup(e, &["value"]).and_then(scalar_text)?))
+            })
+            .collect()
+    }
+
+    fn env_entry(&self, name: &str) -> Option<&Yaml> {
+        self.env_entries()
+            .iter()
+            .find(|e| lookup(e, &["name"]).and_then(Yaml::as_str) == Some(name))
+    }
+
+    fn args(&self) -> Vec<String> {
+        lookup(self.container(), &["args"])
+            .and_then(Yaml::as_vec)
+            .expect("the container gives its args")
+            .iter()
+            .map(|a| scalar_text(a).expect("args are scalars"))
+            .collect()
+    }
+
+    /// The container port a probe or Service names, by name or number.
+    fn container_port(&self, port: &Yaml) -> Option<i64> {
+        let ports = lookup(self.container(), &["ports"]).and_then(Yaml::as_vec)?;
+        match port {
+            Yaml::Integer(n) => ports
+                .iter()
+                .filter_map(|p| lookup(p, &["containerPort"]).and_then(Yaml::as_i64))
+                .find(|p| p == n),
+            Yaml::String(name) => ports
+                .iter()
+                .find(|p| lookup(p, &["name"]).and_then(Yaml::as_str) == Some(name))
+                .and_then(|p| lookup(p, &["containerPort"]).and_then(Yaml::as_i64)),
+            _ => None,
+        }
+    }
+
+    /// A security setting of the container, or of the pod when the container leaves it.
+    fn security(&self, key: &str) -> Option<&Yaml> {
+        lookup(self.container(), &["securityContext", key])
+            .or_else(|| lookup(self.pod(), &["securityContext", key]))
+    }
+}
+
+/// Whether every label of `selector` is one of `labels`, with the same value.
+fn selects(selector: Option<&Yaml>, labels: Option<&Yaml>) -> bool {
+    let (Some(selector), Some(labels)) = (
+        selector.and_then(Yaml::as_hash),
+        labels.and_then(Yaml::as_hash),
+    ) else {
+        return false;
+    };
+    !selector.is_empty() && selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+}
+
+/// A Kubernetes memory quantity in bytes (`64Mi`, `1Gi`, `100M`, `1000`).
+fn memory_bytes(quantity: &str) -> f64 {
+    let units = [
+        ("Ki", 1024f64),
+        ("Mi", 1024f64.powi(2)),
+        ("Gi", 1024f64.powi(3)),
+        ("k", 1e3),
+        ("M", 1e6),
+        ("G", 1e9),
+    ];
+    for (suffix, factor) in units {
+        if let Some(n) = quantity.strip_suffix(suffix) {
+            return n.parse::<f64>().expect("a number before the unit") * factor;
+        }
+    }
+    quantity
+        .parse()
+        .unwrap_or_else(|_| panic!("memory quantity {quantity}"))
+}
+
+/// A Kubernetes CPU quantity in CPUs (`100m`, `1`, `0.5`).
+fn cpus(quantity: &str) -> f64 {
+    match quantity.strip_suffix('m') {
+        Some(milli) => milli.parse::<f64>().expect("millicpu") / 1000.0,
+        None => quantity
+            .parse()
+            .unwrap_or_else(|_| panic!("cpu quantity {quantity}")),
+    }
+}
+
+#[test]
+fn kubernetes_deployment_sets_only_variables_the_binary_reads() {
+    let deployment = Deployment::load();
+    let names = deployment.env_names();
+    assert_binary_reads(DEPLOYMENT, &names);
+    for name in [
+        "KAFKA_BROKER",
+        "KAFKA_TOPIC",
+        "KAFKA_PRODUCER_METRICS_ADDR",
+        "KAFKA_PRODUCER_LOG_FORMAT",
+        "KAFKA_USERNAME",
+        "KAFKA_PASSWORD",
+    ] {
+        assert!(
+            names.contains(&name.to_string()),
+            "{DEPLOYMENT} does not set {name}"
+        );
+    }
+    let values = deployment.env_values();
+    assert!(
+        values.contains(&("KAFKA_PRODUCER_LOG_FORMAT".into(), "json".into())),
+        "the deployment should log JSON lines: {values:?}"
+    );
+}
+
+#[test]
+fn kubernetes_deployment_settings_are_accepted_by_the_binary() {
+    let deployment = Deployment::load();
+    let args = deployment.args();
+    assert_eq!(
+        args.first().map(String::as_str),
+        Some("produce"),
+        "{args:?}"
+    );
+    assert!(
+        args.windows(2).any(|w| w == ["--duration", "0"]),
+        "the deployment must run until stopped: {args:?}"
+    );
+    assert_settings_accepted(DEPLOYMENT, &args, &deployment.env_values());
+}
+
+#[test]
+fn kubernetes_credentials_come_from_a_secret_and_none_is_committed() {
+    let deployment = Deployment::load();
+    let text = read(DEPLOYMENT);
+    for name in ["KAFKA_USERNAME", "KAFKA_PASSWORD"] {
+        let entry = deployment
+            .env_entry(name)
+            .unwrap_or_else(|| panic!("no {name}"));
+        assert!(
+            lookup(entry, &["value"]).is_none(),
+            "{name} has a literal value"
+        );
+        let secret = lookup(entry, &["valueFrom", "secretKeyRef", "name"])
+            .and_then(Yaml::as_str)
+            .unwrap_or_else(|| panic!("{name} is not from a Secret (valueFrom.secretKeyRef)"));
+        assert!(
+            lookup(entry, &["valueFrom", "secretKeyRef", "key"]).is_some(),
+            "{name}: secretKeyRef without a key"
+        );
+        assert!(
+            text.contains(&format!("kubectl create secret generic {secret}")),
+            "{DEPLOYMENT} should say how to create the Secret {secret}"
+        );
+    }
+    for entry in std::fs::read_dir(repo().join("deploy/kubernetes")).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            !text.lines().any(|l| l.trim() == "kind: Secret"),
+            "{} holds a Secret: credentials do not belong in the repo",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn kubernetes_probes_and_ports_agree_with_the_metrics_address() {
+    let deployment = Deployment::load();
+    let env = deployment.env_values();
+    let addr = metrics_addr(
+        DEPLOYMENT,
+        env.iter()
+            .find(|(k, _)| k == "KAFKA_PRODUCER_METRICS_ADDR")
+            .map(|(_, v)| v.as_str()),
+    );
+    let port = i64::from(addr.port());
+    assert_eq!(
+        deployment.container_port(&Yaml::String("metrics".into())),
+        Some(port),
+        "the container port named metrics should be {port}, where the producer listens"
+    );
+    for (probe, path) in [("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")] {
+        let get = lookup(deployment.container(), &[probe, "httpGet"])
+            .unwrap_or_else(|| panic!("no {probe}.httpGet"));
+        assert_eq!(
+            lookup(get, &["path"]).and_then(Yaml::as_str),
+            Some(path),
+            "{probe}"
+        );
+        let probed = lookup(get, &["port"]).and_then(|p| deployment.container_port(p));
+        assert_eq!(
+            probed,
+            Some(port),
+            "{probe} does not probe the metrics port {port}"
+        );
+    }
+
+    let service = load_yaml(SERVICE);
+    assert_eq!(
+        lookup(&service, &["kind"]).and_then(Yaml::as_str),
+        Some("Service")
+    );
+    let labels = lookup(&deployment.doc, &["spec", "template", "metadata", "labels"]);
+    assert!(
+        selects(lookup(&service, &["spec", "selector"]), labels),
+        "the Service does not select the Deployment's pods"
+    );
+    assert!(
+        selects(
+            lookup(&deployment.doc, &["spec", "selector", "matchLabels"]),
+            labels
+        ),
+        "the Deployment's selector does not match its own pods"
+    );
+    let service_ports = lookup(&service, &["spec", "ports"])
+        .and_then(Yaml::as_vec)
+        .expect("the Service has ports");
+    let metrics = service_ports
+        .iter()
+        .find(|p| lookup(p, &["name"]).and_then(Yaml::as_str) == Some("metrics"))
+        .expect("a Service port named metrics");
+    let target = lookup(metrics, &["targetPort"]).and_then(|p| deployment.container_port(p));
+    assert_eq!(
+        target,
+        Some(port),
+        "the Service does not forward to the metrics port"
+    );
+    let annotation = |key: &str| {
+        lookup(&service, &["metadata", "annotations", key])
+            .and_then(scalar_text)
+            .unwrap_or_else(|| panic!("the Service lacks the {key} annotation"))
+    };
+    assert_eq!(annotation("prometheus.io/scrape"), "true");
+    assert_eq!(
+        annotation("prometheus.io/port"),
+        lookup(metrics, &["port"]).and_then(scalar_text).unwrap(),
+        "prometheus.io/port should be the Service's metrics port"
+    );
+    assert_eq!(annotation("prometheus.io/path"), "/metrics");
+}
+
+#[test]
+fn kubernetes_grace_period_covers_the_message_and_request_timeouts() {
+    let deployment = Deployment::load();
+    let grace = lookup(deployment.pod(), &["terminationGracePeriodSeconds"])
+        .and_then(Yaml::as_i64)
+        .expect("the pod sets terminationGracePeriodSeconds");
+    let env = deployment.env_values();
+    let message = duration_value(
+        "KAFKA_MESSAGE_TIMEOUT_MS",
+        &setting(&env, "KAFKA_MESSAGE_TIMEOUT_MS", "--message-timeout"),
+    );
+    let request = duration_value(
+        "KAFKA_REQUEST_TIMEOUT_MS",
+        &setting(&env, "KAFKA_REQUEST_TIMEOUT_MS", "--request-timeout"),
+    );
+    // After SIGTERM every accepted event is reported within the message timeout, and
+    // the last produce request answered within the request timeout.
+    assert!(
+        Duration::from_secs(grace as u64) > message + request,
+        "terminationGracePeriodSeconds {grace} does not cover the message timeout \
+         {message:?} plus the request timeout {request:?}"
+    );
+}
+
+#[test]
+fn kubernetes_container_runs_unprivileged_on_a_read_only_root() {
+    let deployment = Deployment::load();
+    let flag = |key: &str| deployment.security(key).and_then(Yaml::as_bool);
+    assert_eq!(flag("runAsNonRoot"), Some(true), "runAsNonRoot");
+    assert_eq!(
+        lookup(
+            deployment.container(),
+            &["securityContext", "allowPrivilegeEscalation"]
+        )
+        .and_then(Yaml::as_bool),
+        Some(false),
+        "allowPrivilegeEscalation"
+    );
+    assert_eq!(
+        lookup(
+            deployment.container(),
+            &["securityContext", "readOnlyRootFilesystem"]
+        )
+        .and_then(Yaml::as_bool),
+        Some(true),
+        "readOnlyRootFilesystem"
+    );
+    let drop = lookup(
+        deployment.container(),
+        &["securityContext", "capabilities", "drop"],
+    )
+    .and_then(Yaml::as_vec)
+    .expect("capabilities.drop");
+    assert!(
+        drop.iter().any(|c| c.as_str() == Some("ALL")),
+        "drop: {drop:?}"
+    );
+    assert!(
+        lookup(
+            deployment.container(),
+            &["securityContext", "capabilities", "add"]
+        )
+        .is_none(),
+        "the producer needs no capability"
+    );
+    // The uid is the image's (Dockerfile USER), and not root.
+    let stages = dockerfile_stages();
+    let user = args_of(stages.last().unwrap(), "USER")
+        .last()
+        .unwrap()
+        .to_string();
+    let image_uid: i64 = user.split(':').next().unwrap().parse().unwrap();
+    let uid = deployment.security("runAsUser").and_then(Yaml::as_i64);
+    assert_eq!(
+        uid,
+        Some(image_uid),
+        "runAsUser should be the image's uid ({user})"
+    );
+    // The image is the one the README builds (`docker build -t kafka-producer .`).
+    let image = lookup(deployment.container(), &["image"])
+        .and_then(Yaml::as_str)
+        .expect("the container names its image");
+    assert!(read("README.md").contains("docker build -t kafka-producer ."));
+    assert_eq!(image, "kafka-producer:latest");
+}
+
+/// The largest "peak RSS ... above the pre-generated events" of ours in BENCHMARKS.md
+/// (first value column), in MB, and the soak's maximum RSS in RELIABILITY.md, in MiB.
+fn measured_memory() -> (f64, f64) {
+    let peak_mb = read("BENCHMARKS.md")
+        .lines()
+        .filter(|l| l.starts_with("| peak RSS") && l.contains("above the pre-generated events"))
+        .filter_map(|l| {
+            l.split('|')
+                .nth(2)?
+                .trim()
+                .trim_matches('*')
+                .parse::<f64>()
+                .ok()
+        })
+        .fold(f64::NAN, f64::max);
+    assert!(peak_mb > 0.0, "BENCHMARKS.md has no peak RSS figures");
+    let reliability = read("RELIABILITY.md");
+    let soak = reliability
+        .split_once("### Soak")
+        .expect("RELIABILITY.md has a Soak section")
+        .1;
+    let soak_max_mib = soak
+        .split_once("max")
+        .and_then(|(_, rest)| rest.split_whitespace().next()?.parse::<f64>().ok())
+        .expect("the Soak section gives the maximum RSS as `max N MiB`");
+    (peak_mb, soak_max_mib)
+}
+
+#[test]
+fn kubernetes_resources_hold_the_measured_memory_and_a_full_buffer() {
+    let deployment = Deployment::load();
+    let quantity = |path: &[&str]| {
+        lookup(deployment.container(), &[&["resources"], path].concat())
+            .and_then(scalar_text)
+            .unwrap_or_else(|| panic!("the container sets no resources.{}", path.join(".")))
+    };
+    let (peak_mb, soak_max_mib) = measured_memory();
+    let request = memory_bytes(&quantity(&["requests", "memory"]));
+    let limit = memory_bytes(&quantity(&["limits", "memory"]));
+    assert!(
+        request >= soak_max_mib * 1024.0 * 1024.0,
+        "the memory request ({request} bytes) is below the soak's maximum RSS ({soak_max_mib} MiB)"
+    );
+    let buffer = setting(
+        &deployment.env_values(),
+        "KAFKA_BUFFER_MAX_BYTES",
+        "--buffer-max-bytes",
+    );
+    let buffer_bytes = buffer
+        .parse::<bytesize::ByteSize>()
+        .unwrap_or_else(|e| panic!("KAFKA_BUFFER_MAX_BYTES={buffer}: {e}"))
+        .as_u64() as f64;
+    assert!(
+        limit >= buffer_bytes + peak_mb * 1e6,
+        "the memory limit ({limit} bytes) should hold a full buffer ({buffer}) plus the \
+         largest peak measured at full speed ({peak_mb} MB, BENCHMARKS.md)"
+    );
+    let cpu_request = cpus(&quantity(&["requests", "cpu"]));
+    let cpu_limit = cpus(&quantity(&["limits", "cpu"]));
+    assert!(
+        cpu_request > 0.0 && cpu_request <= cpu_limit,
+        "cpu request {cpu_request} and limit {cpu_limit}"
+    );
+}
+
+#[test]
+fn kubernetes_configmap_is_what_schema_configmap_prints() {
+    let output = Command::new(env!("CARGO_BIN_EXE_kafka-producer"))
+        .args(["schema", "configmap"])
+        .env_clear()
+        .output()
+        .expect("the binary runs");
+    assert!(
+        output.status.success(),
+        "schema configmap failed: {output:?}"
+    );
+    let printed = String::from_utf8(output.stdout).expect("UTF-8");
+    assert!(
+        read(CONFIGMAP) == printed,
+        "{CONFIGMAP} differs from `kafka-producer schema configmap`; regenerate it with \
+         `cargo run -- schema configmap > {CONFIGMAP}`"
+    );
+    let doc = load_yaml(CONFIGMAP);
+    assert_eq!(
+        lookup(&doc, &["metadata", "name"]).and_then(Yaml::as_str),
+        Some("protobuf-schemas")
+    );
 }

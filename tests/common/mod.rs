@@ -1,7 +1,7 @@
 //! Helpers shared by the integration tests: the real broker's address, a fresh topic
-//! per test, and Kafka's own log dump tool. Under `make test` (which sets
-//! KAFKA_PRODUCER_REQUIRE_BROKER=1) a missing broker fails the test; plain `cargo test`
-//! without a broker skips integration tests and says so.
+//! per test, Kafka's own log dump tool, and a real Prometheus server (`prometheus`).
+//! Under `make test` (which sets KAFKA_PRODUCER_REQUIRE_BROKER=1) a missing broker or
+//! Prometheus fails the test; plain `cargo test` without them skips such tests and says so.
 #![allow(dead_code)]
 
 use std::path::PathBuf;
@@ -194,3 +194,7 @@ fn field<'a>(line: &'a str, name: &str) -> &'a str {
 // promise check, and a TCP proxy that injects network faults.
 pub mod fault;
 pub mod proxy;
+
+// A real Prometheus server and promtool (tests/common/prometheus.rs; scripts/prometheus.sh
+// installs them).
+pub mod prometheus;
