@@ -216,6 +216,12 @@ impl<R: Read> JsonLinesReader<R> {
         }
     }
 
+    /// Whether the next item can come without reading more input. A reader of a live
+    /// pipe hands over what it has before it may wait for more.
+    pub fn has_buffered_line(&self) -> bool {
+        self.eof || memchr::memchr(b'\n', &self.buf[self.start..self.end]).is_some()
+    }
+
     /// Parses the line in `buf[from..to]` (its `\n` excluded); None for a blank line.
     fn take_line(&mut self, from: usize, to: usize) -> Option<Result<UserEvent, LineError>> {
         self.line += 1;

@@ -1028,3 +1028,41 @@ async fn json_lines_from_stdin_are_stored_in_input_order_per_key() {
         assert!(ids == expected, "{key}: events stored out of input order");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lines_from_a_live_pipe_are_delivered_while_the_pipe_stays_open() {
+    let Some(client) = common::client_or_skip("cli-live-pipe").await else {
+        return;
+    };
+    let topic = common::unique_topic("cli-live-pipe");
+    common::create_topic(&client, &topic, 3).await;
+    let mut child = bin()
+        .args(["--topic", &topic, "produce", "--input", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    let mut stdin = child.stdin.take().unwrap();
+    // Three lines, far fewer than a hand-over chunk, and the pipe left open: a log
+    // stream that pauses.
+    stdin
+        .write_all((sample_lines(3).join("\n") + "\n").as_bytes())
+        .unwrap();
+    stdin.flush().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let stored = reader::read_all(&client, &topic).await.unwrap().len();
+        if stored == 3 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{stored} of 3 lines stored while the pipe is open"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}

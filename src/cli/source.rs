@@ -66,9 +66,12 @@ pub fn json_lines(input: Input, options: ParseOptions) -> mpsc::Receiver<Vec<Ite
 
 fn send_lines(input: impl Read, options: ParseOptions, tx: &mpsc::Sender<Vec<Item>>) {
     let mut chunk = Vec::with_capacity(CHUNK);
-    for item in JsonLinesReader::new(input, options) {
+    let mut lines = JsonLinesReader::new(input, options);
+    while let Some(item) = lines.next() {
         chunk.push(item);
-        if chunk.len() == CHUNK {
+        // A full chunk goes; so does a partial one before a read that may wait (a live
+        // pipe's events must not sit here until more arrive).
+        if chunk.len() == CHUNK || !lines.has_buffered_line() {
             let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
             if tx.blocking_send(full).is_err() {
                 return; // the produce loop stopped
