@@ -1066,3 +1066,59 @@ async fn lines_from_a_live_pipe_are_delivered_while_the_pipe_stays_open() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 }
+
+#[tokio::test]
+async fn log_format_json_writes_every_log_line_and_the_final_error_as_a_json_object() {
+    let Some(client) = common::client_or_skip("cli-json-logs").await else {
+        return;
+    };
+    let topic = common::unique_topic("cli-json-logs");
+    common::create_topic(&client, &topic, 3).await;
+    let json_lines = |stderr: &str| -> Vec<serde_json::Value> {
+        stderr
+            .lines()
+            .map(|line| {
+                serde_json::from_str(line)
+                    .unwrap_or_else(|e| panic!("stderr line is not JSON ({e}): {line}"))
+            })
+            .collect()
+    };
+
+    let out = bin()
+        .args([
+            "--topic",
+            &topic,
+            "--log-format",
+            "json",
+            "produce",
+            "--count",
+            "100",
+        ])
+        .env("RUST_LOG", "info")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let logs = json_lines(&text(&out.stderr));
+    let connected = logs
+        .iter()
+        .find(|l| l["message"] == "producer connected")
+        .unwrap_or_else(|| panic!("no 'producer connected' event in {logs:?}"));
+    assert_eq!(connected["level"], "INFO");
+    assert_eq!(connected["topic"], topic.as_str(), "the event's own fields");
+    assert!(connected["timestamp"].is_string());
+
+    let out = bin()
+        .args(["--broker", "127.0.0.1:1", "--connect-timeout", "2s"])
+        .args(["--log-format", "json", "produce", "--count", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let logs = json_lines(&text(&out.stderr));
+    let error = logs.last().expect("the error line");
+    assert_eq!(error["level"], "ERROR");
+    assert_eq!(error["exit_code"], 3);
+    assert!(
+        error["message"].as_str().unwrap().contains("127.0.0.1:1"),
+        "{error}"
+    );
+}

@@ -110,6 +110,14 @@ async fn prometheus_stores_the_delivered_count_the_summary_reports() {
         assert_eq!(status, 200);
         prometheus::promtool_check_metrics(&exposition)
             .unwrap_or_else(|e| panic!("promtool refuses the exposition: {e}\n{exposition}"));
+        // Every family served is in the README's table, under its served name.
+        let readme = std::fs::read_to_string(common::repo_root().join("README.md")).unwrap();
+        for line in exposition.lines().filter(|l| l.starts_with("# TYPE ")) {
+            let name = line.split_whitespace().nth(2).expect("a name");
+            let documented = readme.contains(&format!("`{name}`"))
+                || readme.contains(&format!("`{name}{{"));
+            assert!(documented, "README's metrics table lacks {name}");
+        }
         let batches = server
             .query(r#"kafka_producer_batches_sent_total{job="kafka-producer"}"#)
             .expect("batches sent are scraped");
