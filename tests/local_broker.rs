@@ -14,7 +14,11 @@ fn up_beside_the_test_broker(own_broker: bool) -> (Output, bool) {
         .rsplit_once(':')
         .map(|(_, port)| port.to_string())
         .expect("KAFKA_BROKER is host:port");
-    let root = std::env::temp_dir().join(format!("foreign-broker-{}", std::process::id()));
+    // One root per call: the tests run at once in one process, and each removes its own.
+    let root = std::env::temp_dir().join(format!(
+        "foreign-broker-{}-{own_broker}",
+        std::process::id()
+    ));
     let out = Command::new(common::repo_root().join("scripts/kafka.sh"))
         .arg("up")
         .env("KAFKA_ROOT", &root)
