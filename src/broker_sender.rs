@@ -21,10 +21,12 @@ use std::time::Duration;
 
 use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::mpsc;
-use tokio::time::{Instant, timeout, timeout_at};
+use tokio::time::{Instant, timeout_at};
 use tracing::{debug, warn};
 
-use crate::cluster::{Answers, BrokerLink, Cluster, LinkError, PartitionAnswer, PartitionBatch};
+use crate::cluster::{
+    Answers, BrokerLink, Cluster, LinkError, PartitionAnswer, PartitionBatch, within,
+};
 
 /// One partition's batch for this broker, and where its answer goes.
 #[derive(Debug)]
@@ -109,19 +111,22 @@ pub(crate) async fn run<C: Cluster>(
             }
             let current = match &link {
                 Some(l) => Arc::clone(l),
-                None => match timeout(limits.control_timeout, cluster.connect(broker)).await {
-                    Ok(Ok(l)) => {
+                None => match within(
+                    limits.control_timeout,
+                    &format!("connecting to broker {broker}"),
+                    cluster.connect(broker),
+                )
+                .await
+                {
+                    Ok(l) => {
                         debug!(broker, "connected");
                         connect_after = None;
                         let l = Arc::new(l);
                         link = Some(Arc::clone(&l));
                         l
                     }
-                    failed => {
-                        let message = match failed {
-                            Ok(Err(e)) => format!("cannot connect to broker {broker}: {e}"),
-                            _ => format!("connecting to broker {broker} timed out"),
-                        };
+                    Err(e) => {
+                        let message = format!("cannot connect to broker {broker}: {e}");
                         warn!(broker, %message, "connection failed");
                         connect_after = Some(Instant::now() + limits.retry_backoff);
                         fail_all_queued(&mut queues, &mut turn, &message);
@@ -143,8 +148,14 @@ pub(crate) async fn run<C: Cluster>(
                     records: Arc::clone(&j.records),
                 })
                 .collect();
-            match timeout(limits.request_timeout, current.produce(batches)).await {
-                Ok(Ok(answers)) => {
+            match within(
+                limits.request_timeout,
+                "the produce request",
+                current.produce(batches),
+            )
+            .await
+            {
+                Ok(answers) => {
                     for job in &jobs {
                         let _ = job.answer_to.send(Answer {
                             flight: job.flight,
@@ -153,11 +164,8 @@ pub(crate) async fn run<C: Cluster>(
                     }
                     in_flight.push(await_answers(jobs, answers, limits.request_timeout));
                 }
-                failed => {
-                    let message = match failed {
-                        Ok(Err(e)) => format!("writing to broker {broker} failed: {e}"),
-                        _ => format!("writing to broker {broker} timed out"),
-                    };
+                Err(e) => {
+                    let message = format!("writing to broker {broker} failed: {e}");
                     current.abandon("a produce request could not be written");
                     link = None;
                     fail_jobs(jobs, &message, true);

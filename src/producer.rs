@@ -19,7 +19,7 @@ use tokio::time::Instant;
 use crate::accumulator::{BatchLimits, Pending};
 use crate::broker_sender::SenderLimits;
 use crate::buffer::{AdmitError, Buffer};
-use crate::cluster::{Cluster, LinkError, RskafkaCluster};
+use crate::cluster::{Cluster, LinkError, RskafkaCluster, within};
 use crate::config::{ConfigError, MAX_IN_FLIGHT_IDEMPOTENT, ProducerConfig};
 use crate::connect::{self, ConnectError};
 use crate::delivery::DeliveryFuture;
@@ -126,9 +126,7 @@ pub struct Producer {
     refresher: std::sync::Mutex<Option<JoinHandle<()>>>,
 }
 
-/// Most partitions one producer serves: the worker slots are allocated up front so
-/// `send` finds a worker without a lock even while partitions are being added.
-pub const MAX_PARTITIONS: usize = 4096;
+use crate::config::MAX_PARTITIONS;
 
 /// What the producer handle shares with its partition-count refresher.
 struct Shared {
@@ -224,24 +222,16 @@ impl Producer {
         // Start-up and metadata are bounded by the request timeout as set: a short
         // message timeout bounds batches, not these.
         let control_timeout = config.request_timeout;
-        let leaders = match tokio::time::timeout(control_timeout, cluster.leaders()).await {
-            Ok(Ok(leaders)) if !leaders.is_empty() => leaders,
-            Ok(Ok(_)) => {
+        let leaders = match within(control_timeout, "metadata request", cluster.leaders()).await {
+            Ok(leaders) if !leaders.is_empty() => leaders,
+            Ok(_) => {
                 return Err(StartError::Connect(ConnectError::TopicNotFound {
                     topic: config.topic.clone(),
                 }));
             }
-            Ok(Err(e)) => {
+            Err(e) => {
                 return Err(StartError::Connect(ConnectError::Cluster {
                     detail: format!("reading the leaders of '{}': {e}", config.topic),
-                }));
-            }
-            Err(_) => {
-                return Err(StartError::Connect(ConnectError::Cluster {
-                    detail: format!(
-                        "no metadata for '{}' within {control_timeout:?}",
-                        config.topic
-                    ),
                 }));
             }
         };

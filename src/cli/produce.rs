@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
+use kafka_producer::config::MAX_PARTITIONS;
 use kafka_producer::config::{self, ProducerConfig};
 use kafka_producer::json_lines::ParseOptions;
-use kafka_producer::producer::MAX_PARTITIONS;
 use kafka_producer::{DeliveryFuture, Producer, SendError, connect};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
