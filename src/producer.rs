@@ -35,7 +35,8 @@ use crate::router::Router;
 /// no delivery report, and the caller still owns it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SendError {
-    /// The encoded event is larger than a batch or the whole buffer may hold.
+    /// The encoded event is larger than a batch or the whole buffer may hold; `setting`
+    /// names the `ProducerConfig` field that sets the limit.
     TooLarge {
         size: usize,
         limit: usize,
@@ -60,7 +61,7 @@ impl fmt::Display for SendError {
             ),
             Self::QueueFull => write!(
                 f,
-                "producer buffer is full (buffer-max-bytes / buffer-max-messages); wait for deliveries or use send, which waits"
+                "producer buffer is full (buffer_max_bytes / buffer_max_records); wait for deliveries or use send, which waits"
             ),
             Self::Closed => write!(f, "producer is closed"),
         }
@@ -348,14 +349,14 @@ impl Producer {
             return Err(SendError::TooLarge {
                 size,
                 limit: self.batch_max_bytes,
-                setting: "batch-max-bytes",
+                setting: "batch_max_bytes",
             });
         }
         if size as u64 > self.buffer_max_bytes {
             return Err(SendError::TooLarge {
                 size,
                 limit: self.buffer_max_bytes as usize,
-                setting: "buffer-max-bytes",
+                setting: "buffer_max_bytes",
             });
         }
         Ok((record, size))

@@ -256,9 +256,17 @@ async fn send_all(
             }
             match producer.send(&event).await {
                 Ok(report) => reports.push(report),
-                Err(error @ SendError::TooLarge { .. }) => {
+                Err(SendError::TooLarge {
+                    size,
+                    limit,
+                    setting,
+                }) => {
                     outcome.invalid_lines += 1;
-                    let message = format!("event {}: {error}", event.event_id);
+                    let message = format!(
+                        "event {} of {size} bytes is larger than {}, {limit} bytes; raise it or send smaller events",
+                        event.event_id,
+                        super::options::flag_of(setting)
+                    );
                     if args.skip_invalid {
                         eprintln!("skipped {message}");
                         continue;
