@@ -157,9 +157,11 @@ pub struct DumpedBatch {
 }
 
 /// The batches the broker stored for a partition, read from its log segments with
-/// Kafka's own DumpLogSegments (via scripts/kafka.sh dump-log).
+/// Kafka's own DumpLogSegments (via scripts/kafka.sh dump-log), of the instance
+/// `$KAFKA_INSTANCE` names as scripts/kafka.sh reads it.
 pub fn dump_batches(topic: &str, partition: i32) -> Vec<DumpedBatch> {
-    dump_batches_of("default", topic, partition)
+    let instance = std::env::var("KAFKA_INSTANCE").unwrap_or_else(|_| "default".to_string());
+    dump_batches_of(&instance, topic, partition)
 }
 
 /// The same, for a broker instance of scripts/kafka.sh (a fault test's own broker).
