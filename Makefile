@@ -117,7 +117,8 @@ bench-profile:
 #   make test-cluster  3-node KRaft cluster on loopback (scripts/kafka.sh
 #                      cluster, ports 39192-39197), kill -9 of a partition
 #                      leader under load, three rounds, then a frozen (SIGSTOP)
-#                      leader (tests/fault_cluster.rs); about 2.5 min;
+#                      leader (tests/fault_cluster.rs), and a topic refused
+#                      for too few in-sync replicas; about 3 min;
 #                      `make test` runs it too
 #   make soak          the release producer for SOAK_DURATION (5m) at
 #                      SOAK_RATE (20000) events/s against the local broker,

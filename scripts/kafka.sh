@@ -71,9 +71,10 @@
 #   SASL_PLAINTEXT   $KAFKA_PORT+2         KAFKA_SECURITY=1 (9094)
 #   SSL              $KAFKA_PORT+3         KAFKA_SECURITY=1 (9095)
 #   SASL_SSL         $KAFKA_PORT+4         KAFKA_SECURITY=1 (9096)
-# SASL mechanisms PLAIN and SCRAM-SHA-512, one user: alice / alice-secret
-# (PLAIN via listener.name.<l>.plain.sasl.jaas.config; SCRAM credential
-# created at format time with StorageTool --add-scram, for every instance).
+# SASL mechanisms PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512, one user: alice /
+# alice-secret (PLAIN via listener.name.<l>.plain.sasl.jaas.config; both SCRAM
+# credentials created at format time with StorageTool --add-scram, for every
+# instance).
 # TLS: no client auth; throw-away certificates made with openssl, once per
 # instance, in <instance>/tls/:
 #   ca.pem, ca.key           test CA (PEM) that clients must trust
@@ -83,8 +84,8 @@
 #   server.p12               broker keystore (PKCS12, password "changeit")
 #   other-ca.pem, other-ca.key  an unrelated CA, for negative tests
 # Java client configs for each listener are written to <instance>/clients/
-# (sasl_plaintext-plain, sasl_plaintext-scram, ssl, sasl_ssl-plain,
-# sasl_ssl-scram .properties), e.g.
+# (sasl_plaintext-plain, sasl_plaintext-scram, sasl_plaintext-scram256, ssl,
+# sasl_ssl-plain, sasl_ssl-scram .properties; "scram" is SCRAM-SHA-512), e.g.
 #   scripts/kafka.sh run-class org.apache.kafka.tools.BrokerApiVersionsCommand \
 #     --bootstrap-server localhost:9096 --command-config .kafka/default/clients/sasl_ssl-scram.properties
 #
@@ -206,7 +207,10 @@ TOOLS_LOG4J_FILE="$KAFKA_ROOT/tools-log4j2.xml"
 CLUSTER_ID_FILE="$INST_DIR/cluster.id"
 TLS_DIR="$INST_DIR/tls"
 CLIENTS_DIR="$INST_DIR/clients"
-SCRAM_MARKER="$INST_DIR/scram-users.ok"
+# One marker per SCRAM mechanism whose credential the data dir holds
+# (scram-users.ok: SCRAM-SHA-512, from before SCRAM-SHA-256 was added).
+SCRAM_MECHANISMS=(SCRAM-SHA-256 SCRAM-SHA-512)
+scram_marker() { [[ "$1" == SCRAM-SHA-512 ]] && echo "$INST_DIR/scram-users.ok" || echo "$INST_DIR/scram-$1.ok"; }
 # test users (see header)
 SASL_USER="alice"
 SASL_PASSWORD="alice-secret"
@@ -473,10 +477,12 @@ EOF
     cat <<EOF
 
 # ---- KAFKA_SECURITY=1: SASL_PLAINTEXT :$KAFKA_SASL_PLAINTEXT_PORT, SSL :$KAFKA_SSL_PORT, SASL_SSL :$KAFKA_SASL_SSL_PORT
-sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-512
+sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
 listener.name.sasl_plaintext.plain.sasl.jaas.config=$plain_jaas
+listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=$scram_jaas
 listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=$scram_jaas
 listener.name.sasl_ssl.plain.sasl.jaas.config=$plain_jaas
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=$scram_jaas
 listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=$scram_jaas
 ssl.keystore.type=PKCS12
 ssl.keystore.location=$TLS_DIR/server.p12
@@ -534,6 +540,7 @@ ssl.truststore.location=$TLS_DIR/ca.pem"
   local scram="sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username=\"$SASL_USER\" password=\"$SASL_PASSWORD\";"
   printf '%s\n' "security.protocol=SASL_PLAINTEXT" "sasl.mechanism=PLAIN" "$plain" >"$CLIENTS_DIR/sasl_plaintext-plain.properties"
   printf '%s\n' "security.protocol=SASL_PLAINTEXT" "sasl.mechanism=SCRAM-SHA-512" "$scram" >"$CLIENTS_DIR/sasl_plaintext-scram.properties"
+  printf '%s\n' "security.protocol=SASL_PLAINTEXT" "sasl.mechanism=SCRAM-SHA-256" "$scram" >"$CLIENTS_DIR/sasl_plaintext-scram256.properties"
   printf '%s\n' "security.protocol=SSL" "$ssl" >"$CLIENTS_DIR/ssl.properties"
   printf '%s\n' "security.protocol=SASL_SSL" "sasl.mechanism=PLAIN" "$plain" "$ssl" >"$CLIENTS_DIR/sasl_ssl-plain.properties"
   printf '%s\n' "security.protocol=SASL_SSL" "sasl.mechanism=SCRAM-SHA-512" "$scram" "$ssl" >"$CLIENTS_DIR/sasl_ssl-scram.properties"
@@ -602,14 +609,17 @@ cmd_up() {
     echo "$cid" >"$CLUSTER_ID_FILE"
     mkdir -p "$DATA_DIR"
     log "formatting $DATA_DIR (cluster id $cid)"
-    # The SCRAM user is always created, so that KAFKA_SECURITY=1 can be turned
+    # The SCRAM users are always created, so that KAFKA_SECURITY=1 can be turned
     # on later for the same data dir.
+    local scram_args=() mech
+    for mech in "${SCRAM_MECHANISMS[@]}"; do
+      scram_args+=(--add-scram "$mech=[name=$SASL_USER,password=$SASL_PASSWORD]")
+    done
     java_tool kafka.tools.StorageTool format --ignore-formatted \
-      -t "$cid" -c "$PROPS_FILE" \
-      --add-scram "SCRAM-SHA-512=[name=$SASL_USER,password=$SASL_PASSWORD]" \
+      -t "$cid" -c "$PROPS_FILE" "${scram_args[@]}" \
       >>"$LOG_FILE" 2>&1 \
       || { tail -n 30 "$LOG_FILE" >&2; die "storage format failed"; }
-    touch "$SCRAM_MARKER"
+    for mech in "${SCRAM_MECHANISMS[@]}"; do touch "$(scram_marker "$mech")"; done
   fi
 
   echo "===== kafka.sh up $(date -u +%Y-%m-%dT%H:%M:%SZ) =====" >>"$LOG_FILE"
@@ -641,14 +651,16 @@ cmd_up() {
   log "started pid $pid, waiting for $KAFKA_HOST:$KAFKA_PORT (log: $LOG_FILE)"
   wait_ready "$pid"
   if security_enabled; then
-    if [[ ! -f "$SCRAM_MARKER" ]]; then
-      # data dir formatted by an older kafka.sh without --add-scram
-      log "creating SCRAM-SHA-512 user $SASL_USER"
+    local mech
+    for mech in "${SCRAM_MECHANISMS[@]}"; do
+      [[ -f "$(scram_marker "$mech")" ]] && continue
+      # data dir formatted by an older kafka.sh without this credential
+      log "creating $mech user $SASL_USER"
       java_tool org.apache.kafka.tools.ConfigCommand --bootstrap-server "127.0.0.1:$KAFKA_PORT" \
         --alter --entity-type users --entity-name "$SASL_USER" \
-        --add-config "SCRAM-SHA-512=[iterations=4096,password=$SASL_PASSWORD]" >&2
-      touch "$SCRAM_MARKER"
-    fi
+        --add-config "$mech=[iterations=4096,password=$SASL_PASSWORD]" >&2
+      touch "$(scram_marker "$mech")"
+    done
     log "security listeners: SASL_PLAINTEXT $KAFKA_HOST:$KAFKA_SASL_PLAINTEXT_PORT, SSL $KAFKA_HOST:$KAFKA_SSL_PORT, SASL_SSL $KAFKA_HOST:$KAFKA_SASL_SSL_PORT (CA: $TLS_DIR/ca.pem)"
   fi
 }
@@ -825,6 +837,7 @@ cmd_check_security() {
   local failed=0 n=0
   echo "check-security [$KAFKA_INSTANCE]:"
   check_one "SASL_PLAINTEXT PLAIN        :$KAFKA_SASL_PLAINTEXT_PORT" ok "$KAFKA_SASL_PLAINTEXT_PORT" "$CLIENTS_DIR/sasl_plaintext-plain.properties" || failed=$((failed + 1)); n=$((n + 1))
+  check_one "SASL_PLAINTEXT SCRAM-SHA-256 :$KAFKA_SASL_PLAINTEXT_PORT" ok "$KAFKA_SASL_PLAINTEXT_PORT" "$CLIENTS_DIR/sasl_plaintext-scram256.properties" || failed=$((failed + 1)); n=$((n + 1))
   check_one "SASL_PLAINTEXT SCRAM-SHA-512 :$KAFKA_SASL_PLAINTEXT_PORT" ok "$KAFKA_SASL_PLAINTEXT_PORT" "$CLIENTS_DIR/sasl_plaintext-scram.properties" || failed=$((failed + 1)); n=$((n + 1))
   check_one "SSL                          :$KAFKA_SSL_PORT" ok "$KAFKA_SSL_PORT" "$CLIENTS_DIR/ssl.properties" || failed=$((failed + 1)); n=$((n + 1))
   check_one "SASL_SSL PLAIN               :$KAFKA_SASL_SSL_PORT" ok "$KAFKA_SASL_SSL_PORT" "$CLIENTS_DIR/sasl_ssl-plain.properties" || failed=$((failed + 1)); n=$((n + 1))

@@ -21,10 +21,12 @@ use std::time::Duration;
 
 use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::mpsc;
-use tokio::time::{Instant, timeout, timeout_at};
+use tokio::time::{Instant, timeout_at};
 use tracing::{debug, warn};
 
-use crate::cluster::{Answers, BrokerLink, Cluster, LinkError, PartitionAnswer, PartitionBatch};
+use crate::cluster::{
+    Answers, BrokerLink, Cluster, LinkError, PartitionAnswer, PartitionBatch, within,
+};
 use crate::metrics::{BrokerStats, ConnectionState};
 
 /// One partition's batch for this broker, and where its answer goes.
@@ -111,8 +113,14 @@ pub(crate) async fn run<C: Cluster>(
             }
             let current = match &link {
                 Some(l) => Arc::clone(l),
-                None => match timeout(limits.control_timeout, cluster.connect(broker)).await {
-                    Ok(Ok(l)) => {
+                None => match within(
+                    limits.control_timeout,
+                    &format!("connecting to broker {broker}"),
+                    cluster.connect(broker),
+                )
+                .await
+                {
+                    Ok(l) => {
                         debug!(broker, "connected");
                         stats.set_state(ConnectionState::Connected);
                         connect_after = None;
@@ -120,11 +128,8 @@ pub(crate) async fn run<C: Cluster>(
                         link = Some(Arc::clone(&l));
                         l
                     }
-                    failed => {
-                        let message = match failed {
-                            Ok(Err(e)) => format!("cannot connect to broker {broker}: {e}"),
-                            _ => format!("connecting to broker {broker} timed out"),
-                        };
+                    Err(e) => {
+                        let message = format!("cannot connect to broker {broker}: {e}");
                         warn!(broker, %message, "connection failed");
                         stats.set_state(ConnectionState::Unreachable);
                         connect_after = Some(Instant::now() + limits.retry_backoff);
@@ -147,8 +152,14 @@ pub(crate) async fn run<C: Cluster>(
                     records: Arc::clone(&j.records),
                 })
                 .collect();
-            match timeout(limits.request_timeout, current.produce(batches)).await {
-                Ok(Ok(answers)) => {
+            match within(
+                limits.request_timeout,
+                "the produce request",
+                current.produce(batches),
+            )
+            .await
+            {
+                Ok(answers) => {
                     for job in &jobs {
                         let _ = job.answer_to.send(Answer {
                             flight: job.flight,
@@ -162,11 +173,8 @@ pub(crate) async fn run<C: Cluster>(
                         Arc::clone(&stats),
                     ));
                 }
-                failed => {
-                    let message = match failed {
-                        Ok(Err(e)) => format!("writing to broker {broker} failed: {e}"),
-                        _ => format!("writing to broker {broker} timed out"),
-                    };
+                Err(e) => {
+                    let message = format!("writing to broker {broker} failed: {e}");
                     current.abandon("a produce request could not be written");
                     link = None;
                     stats.set_state(ConnectionState::Unreachable);

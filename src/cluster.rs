@@ -172,6 +172,24 @@ impl Cluster for RskafkaCluster {
     }
 }
 
+/// `request`'s outcome, or a `LinkError` saying it did not finish within `limit`; `what`
+/// names the request in that message. Dropping it (or the timeout) drops the request's
+/// future, which stops waiting for it.
+pub(crate) async fn within<T>(
+    limit: Duration,
+    what: &str,
+    request: impl Future<Output = Result<T, LinkError>>,
+) -> Result<T, LinkError> {
+    tokio::time::timeout(limit, request)
+        .await
+        .unwrap_or_else(|_| {
+            Err(LinkError {
+                message: format!("{what} did not finish within {limit:?}"),
+                code: None,
+            })
+        })
+}
+
 fn link_error(error: &RskafkaError) -> LinkError {
     match error {
         RskafkaError::ServerError {

@@ -62,6 +62,35 @@ pub const DEFAULT_TOPIC_PARTITIONS: i32 = 3;
 pub const DEFAULT_REPLICATION_FACTOR: i16 = 1;
 /// How long a topic just created may take until the broker serves all its partitions.
 pub const TOPIC_READY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the controller may take to create a topic: the CreateTopics request's
+/// `timeout_ms` (the Java admin client sends its `request.timeout.ms`, 30 s there).
+pub const CREATE_TOPIC_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most partitions one producer serves: the worker slots are allocated up front so
+/// `send` finds a worker without a lock even while partitions are being added.
+pub const MAX_PARTITIONS: usize = 4096;
+
+// rskafka's own retries (connections, metadata, InitProducerId); produce requests are
+// retried by the engine, with `retry_backoff`.
+
+/// First pause of rskafka's own retries, doubled after each: librdkafka
+/// `reconnect.backoff.ms` (100 ms there).
+pub const CLIENT_RETRY_BACKOFF: Duration = Duration::from_millis(50);
+/// Longest pause of rskafka's own retries: librdkafka `reconnect.backoff.max.ms` (10 s
+/// there), short here since the message timeout bounds the retries anyway.
+pub const CLIENT_RETRY_BACKOFF_MAX: Duration = Duration::from_millis(1_000);
+/// Shortest deadline for rskafka's own retries of one request, whatever the message
+/// timeout.
+pub const CLIENT_RETRY_DEADLINE_MIN: Duration = Duration::from_millis(100);
+/// Shortest time a metadata (or other non-produce) request may go unanswered before its
+/// connection is dropped: well above a healthy broker's answer and the reader's 500 ms
+/// fetch wait (Java `request.timeout.ms` covers these too).
+pub const CLIENT_REQUEST_TIMEOUT_MIN: Duration = Duration::from_secs(1);
+/// How long one connection probe at start-up retries inside rskafka before showing its
+/// error, so a refusal (credentials, TLS) is seen at once.
+pub const CONNECT_PROBE_RETRY_DEADLINE: Duration = Duration::from_millis(300);
+/// Pause between connection probes at start-up while no broker answers: librdkafka
+/// `reconnect.backoff.ms` scaled down.
+pub const CONNECT_PROBE_PAUSE: Duration = Duration::from_millis(250);
 
 // The values each setting accepts, checked by `validate()` and by the CLI as it parses.
 

@@ -6,14 +6,18 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rskafka::BackoffConfig;
-use rskafka::client::error::{Error as RskafkaError, ProtocolError};
+use rskafka::client::error::{Error as RskafkaError, ProtocolError, RequestError};
 use rskafka::client::partition::{PartitionClient, UnknownTopicHandling};
 use rskafka::client::{Client, ClientBuilder, Credentials, SaslConfig};
+use rskafka::{BackoffConfig, ConnectionError, MultiError, SaslError};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 
-use crate::config::{ConnectionConfig, SaslMechanism};
+use crate::config::{
+    CLIENT_REQUEST_TIMEOUT_MIN, CLIENT_RETRY_BACKOFF, CLIENT_RETRY_BACKOFF_MAX,
+    CLIENT_RETRY_DEADLINE_MIN, CONNECT_PROBE_PAUSE, CONNECT_PROBE_RETRY_DEADLINE,
+    CREATE_TOPIC_TIMEOUT, ConnectionConfig, SaslMechanism,
+};
 
 /// Why we could not get what we needed from the cluster. Each variant reads as a
 /// sentence that says what to do.
@@ -63,8 +67,8 @@ impl std::error::Error for ConnectError {}
 /// deadline so nothing retries forever (the producer's message timeout caps sends).
 fn backoff(deadline: Duration) -> BackoffConfig {
     BackoffConfig {
-        init_backoff: Duration::from_millis(50),
-        max_backoff: Duration::from_millis(1_000),
+        init_backoff: CLIENT_RETRY_BACKOFF,
+        max_backoff: CLIENT_RETRY_BACKOFF_MAX,
         base: 2.0,
         deadline: Some(deadline),
     }
@@ -81,18 +85,27 @@ pub async fn connect(
     let give_up_at = tokio::time::Instant::now() + config.connect_timeout;
     // Probe with short internal retries so each attempt surfaces its real error; only
     // "nobody answers" is worth trying again.
+    // The cause reported if no probe gets through: the latest, unless an earlier one
+    // saw the broker hang up on us, which says more than a later timeout.
     let mut last_unreachable = None;
+    let mut hung_up_seen = false;
     loop {
-        let probe = builder(config, PROBE_RETRY_DEADLINE)?.build();
+        let probe = builder(config, CONNECT_PROBE_RETRY_DEADLINE)?.build();
         match tokio::time::timeout_at(give_up_at, probe).await {
             Ok(Ok(_)) => break,
             Ok(Err(e)) => match explain(&e, &brokers) {
                 unreachable @ ConnectError::Unreachable { .. } => {
-                    if tokio::time::Instant::now() + PROBE_PAUSE >= give_up_at {
-                        return Err(unreachable);
+                    let hung_up = hung_up_on_us(&e);
+                    let kept = match last_unreachable.take() {
+                        Some(earlier) if hung_up_seen && !hung_up => earlier,
+                        _ => unreachable,
+                    };
+                    hung_up_seen |= hung_up;
+                    if tokio::time::Instant::now() + CONNECT_PROBE_PAUSE >= give_up_at {
+                        return Err(kept);
                     }
-                    last_unreachable = Some(unreachable);
-                    tokio::time::sleep(PROBE_PAUSE).await;
+                    last_unreachable = Some(kept);
+                    tokio::time::sleep(CONNECT_PROBE_PAUSE).await;
                 }
                 fatal => return Err(fatal),
             },
@@ -104,7 +117,7 @@ pub async fn connect(
             }
         }
     }
-    let retry_deadline = retry_deadline.max(Duration::from_millis(100));
+    let retry_deadline = retry_deadline.max(CLIENT_RETRY_DEADLINE_MIN);
     builder(config, retry_deadline)?
         .build()
         .await
@@ -113,16 +126,11 @@ pub async fn connect(
 
 /// How long a metadata (or other non-produce) request may go unanswered before its
 /// connection is dropped: half the retry deadline (the message timeout), so a hung
-/// broker is left while a batch still has time to reach the new leader; at least 1 s,
-/// well above a healthy broker's answer and the reader's 500 ms fetch wait.
+/// broker is left while a batch still has time to reach the new leader; at least
+/// [`CLIENT_REQUEST_TIMEOUT_MIN`].
 fn request_timeout(retry_deadline: Duration) -> Duration {
-    (retry_deadline / 2).max(Duration::from_secs(1))
+    (retry_deadline / 2).max(CLIENT_REQUEST_TIMEOUT_MIN)
 }
-
-/// How long one connection probe retries inside rskafka before showing its error.
-const PROBE_RETRY_DEADLINE: Duration = Duration::from_millis(300);
-/// Pause between probes while no broker answers.
-const PROBE_PAUSE: Duration = Duration::from_millis(250);
 
 fn builder(
     config: &ConnectionConfig,
@@ -146,18 +154,20 @@ fn builder(
     Ok(builder)
 }
 
-/// Turns an rskafka connection-time error into the cause a user can act on.
+/// Turns an rskafka connection-time error into the cause a user can act on, by the
+/// types of the errors it wraps.
 fn explain(error: &RskafkaError, brokers: &str) -> ConnectError {
     let detail = error.to_string();
-    let lower = detail.to_lowercase();
-    if lower.contains("sasl") || lower.contains("authentication") {
+    if matches!(error, RskafkaError::ServerError { .. }) {
+        return ConnectError::Cluster { detail };
+    }
+    let mut causes = Vec::new();
+    collect_causes(error, &mut causes);
+    if causes.iter().any(|e| e.is::<SaslError>()) {
         ConnectError::AuthenticationFailed { detail }
-    } else if lower.contains("tls") || lower.contains("certificate") || lower.contains("handshake")
-    {
+    } else if causes.iter().any(|e| is_tls_failure(*e)) {
         ConnectError::Tls { detail }
-    } else if matches!(error, RskafkaError::ServerError { .. }) {
-        ConnectError::Cluster { detail }
-    } else if lower.contains("early eof") {
+    } else if hung_up_on_us(error) {
         // The broker hung up on our first request: a TLS or SASL listener we spoke
         // plaintext to.
         ConnectError::Unreachable {
@@ -172,6 +182,58 @@ fn explain(error: &RskafkaError, brokers: &str) -> ConnectError {
             detail,
         }
     }
+}
+
+/// The broker closed the connection in the middle of its answer (for example a TLS or
+/// SASL listener that a plaintext client spoke to).
+fn hung_up_on_us(error: &RskafkaError) -> bool {
+    let mut causes = Vec::new();
+    collect_causes(error, &mut causes);
+    causes.iter().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::UnexpectedEof)
+    })
+}
+
+/// `error` and every error under it: its `source()` chain, each broker's error of a
+/// connection attempt, and what rskafka keeps in fields that are not sources.
+fn collect_causes<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+    causes: &mut Vec<&'a (dyn std::error::Error + 'static)>,
+) {
+    causes.push(error);
+    // rskafka's retries keep the last attempt's error as a shared `Arc`, whose own
+    // `source()` skips the error it holds.
+    if let Some(shared) = error.downcast_ref::<Arc<dyn std::error::Error + Send + Sync>>() {
+        collect_causes(shared.as_ref(), causes);
+    }
+    if let Some(RequestError::Poisoned(cause)) = error.downcast_ref::<RequestError>() {
+        collect_causes(cause.as_ref(), causes);
+    }
+    if let Some(each) = error.downcast_ref::<MultiError>() {
+        for e in each.errors() {
+            collect_causes(e, causes);
+        }
+    }
+    match error.downcast_ref::<ConnectionError>() {
+        Some(ConnectionError::RetryFailed(retry)) => collect_causes(retry, causes),
+        Some(ConnectionError::Transport { error, .. }) => collect_causes(error, causes),
+        _ => {
+            if let Some(source) = error.source() {
+                collect_causes(source, causes);
+            }
+        }
+    }
+}
+
+/// A TLS handshake the server or we refused: rustls reports it as an I/O error that
+/// carries a `rustls::Error`.
+fn is_tls_failure(error: &(dyn std::error::Error + 'static)) -> bool {
+    error.is::<rustls::Error>()
+        || error
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .is_some_and(|inner| inner.is::<rustls::Error>())
 }
 
 fn tls_config(config: &ConnectionConfig) -> Result<rustls::ClientConfig, ConnectError> {
@@ -243,7 +305,12 @@ pub async fn create_topic_if_missing(
             detail: e.to_string(),
         })?;
     match controller
-        .create_topic(topic, partitions, replication_factor, 10_000)
+        .create_topic(
+            topic,
+            partitions,
+            replication_factor,
+            CREATE_TOPIC_TIMEOUT.as_millis() as i32,
+        )
         .await
     {
         Ok(()) => Ok(true),

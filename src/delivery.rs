@@ -26,7 +26,9 @@ pub enum DeliveryError {
     /// retried): the broker may or may not have written it.
     TimedOutInFlight { partition: i32 },
     /// The broker rejected the batch with an error that retrying cannot fix (for example
-    /// the topic is gone or the record is too large): not written.
+    /// the record is too large), or refused it each time it was sent until the message
+    /// timeout passed (for example too few in-sync replicas, or the topic is gone): not
+    /// written.
     Rejected { partition: i32, reason: String },
     /// The producer was closed before the event could be sent: not written.
     Closed,

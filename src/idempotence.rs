@@ -11,7 +11,7 @@ use rskafka::client::error::ProtocolError;
 use tracing::{debug, info, warn};
 
 use crate::background::OneAtATime;
-use crate::cluster::{Cluster, LinkError, ProducerIdentity};
+use crate::cluster::{Cluster, LinkError, ProducerIdentity, within};
 use crate::metrics::Metrics;
 
 /// How long start-up waits for a producer id while brokers answer "not yet".
@@ -39,15 +39,16 @@ impl<C: Cluster> Idempotence<C> {
     ) -> Result<Self, LinkError> {
         let give_up_at = tokio::time::Instant::now() + START_PATIENCE;
         let identity = loop {
-            let error =
-                match tokio::time::timeout(request_timeout, cluster.init_producer_id(None)).await {
-                    Ok(Ok(identity)) => break identity,
-                    Ok(Err(e)) => e,
-                    Err(_) => LinkError {
-                        message: format!("InitProducerId got no answer within {request_timeout:?}"),
-                        code: None,
-                    },
-                };
+            let error = match within(
+                request_timeout,
+                "InitProducerId",
+                cluster.init_producer_id(None),
+            )
+            .await
+            {
+                Ok(identity) => break identity,
+                Err(e) => e,
+            };
             let not_yet = matches!(
                 error.code,
                 None | Some(
@@ -107,22 +108,13 @@ impl<C: Cluster> Idempotence<C> {
         }
         // An epoch at its maximum cannot be bumped: ask for a new producer id instead.
         let ask = (current.epoch < i16::MAX).then_some(current);
-        let next =
-            match tokio::time::timeout(self.request_timeout, self.cluster.init_producer_id(ask))
-                .await
-            {
-                Ok(Ok(next)) => next,
-                Ok(Err(e)) => {
-                    warn!(error = %e, "epoch bump failed");
-                    return Err(e);
-                }
-                Err(_) => {
-                    return Err(LinkError {
-                        message: "InitProducerId timed out".into(),
-                        code: None,
-                    });
-                }
-            };
+        let next = within(
+            self.request_timeout,
+            "InitProducerId",
+            self.cluster.init_producer_id(ask),
+        )
+        .await
+        .inspect_err(|e| warn!(error = %e, "epoch bump failed"))?;
         info!(
             producer_id = next.id,
             from_epoch = current.epoch,

@@ -101,8 +101,12 @@ struct Flight {
     /// Producer id, epoch and base sequence, once stamped (idempotence only).
     stamp: Option<Stamp>,
     state: FlightState,
-    /// Some attempt may have reached the broker: decides how a timeout is reported.
+    /// An attempt that ended may have been written (its connection broke after the
+    /// request went out, or the broker's refusal came after the leader wrote it). With
+    /// the attempt on the wire, if any, it decides how a timeout is reported.
     maybe_written: bool,
+    /// The broker's latest refusal of this batch, each one certain it was not written.
+    last_refusal: Option<ProtocolError>,
 }
 
 /// The partition's idempotence bookkeeping: the identity its sequences belong to and
@@ -309,14 +313,10 @@ impl<C: Cluster> Worker<C> {
                 partition,
                 ?broker,
                 records = flight.replies.len(),
-                may_have_been_written = flight.maybe_written,
+                may_have_been_written = timeout_error(partition, &flight).may_have_been_written(),
                 "message timeout passed before the broker acknowledged the batch"
             );
-            let error = if flight.maybe_written {
-                DeliveryError::TimedOutInFlight { partition }
-            } else {
-                DeliveryError::TimedOutQueued { partition }
-            };
+            let error = timeout_error(partition, &flight);
             self.finish_failed(flight, error);
         }
     }
@@ -460,6 +460,7 @@ impl<C: Cluster> Worker<C> {
                     stamp: None,
                     state: FlightState::Waiting,
                     maybe_written: false,
+                    last_refusal: None,
                 })
             }
             Err(message) => {
@@ -519,8 +520,8 @@ impl<C: Cluster> Worker<C> {
             self.resend_at = Some(Instant::now() + self.ctx.retry_backoff);
             return false;
         }
-        // Handed over: the sender may write it at any time from now on.
-        flight.maybe_written = true;
+        // Handed over: the sender may write it at any time from now on (`Sent` says so
+        // until its answer comes).
         flight.state = FlightState::Sent {
             sender,
             written: false,
@@ -572,6 +573,7 @@ impl<C: Cluster> Worker<C> {
     /// The broker answered this partition's batch with an error code.
     fn on_refusal(&mut self, i: usize, code: ProtocolError) {
         let partition = self.ctx.partition;
+        self.window[i].last_refusal = Some(code);
         match code {
             ProtocolError::OutOfOrderSequenceNumber => {
                 // Not written. If nothing before it is unfinished, the broker lost (or
@@ -675,6 +677,22 @@ impl<C: Cluster> Worker<C> {
                 i += 1;
             }
         }
+    }
+}
+
+/// What a batch whose message timeout passed reports: may have been written while an
+/// attempt is on the wire or one that ended left it open; otherwise not written, either
+/// refused by the broker each time (with its latest reason) or never sent.
+fn timeout_error(partition: i32, flight: &Flight) -> DeliveryError {
+    if flight.maybe_written || matches!(flight.state, FlightState::Sent { .. }) {
+        return DeliveryError::TimedOutInFlight { partition };
+    }
+    match flight.last_refusal {
+        Some(code) => DeliveryError::Rejected {
+            partition,
+            reason: format!("{code}, until the message timeout passed"),
+        },
+        None => DeliveryError::TimedOutQueued { partition },
     }
 }
 

@@ -19,7 +19,7 @@ use tokio::time::Instant;
 use crate::accumulator::{BatchLimits, Pending};
 use crate::broker_sender::SenderLimits;
 use crate::buffer::{AdmitError, Buffer, BufferUsage};
-use crate::cluster::{Cluster, LinkError, RskafkaCluster};
+use crate::cluster::{Cluster, LinkError, RskafkaCluster, within};
 use crate::config::{ConfigError, MAX_IN_FLIGHT_IDEMPOTENT, ProducerConfig};
 use crate::connect::{self, ConnectError};
 use crate::delivery::DeliveryFuture;
@@ -35,7 +35,8 @@ use crate::router::Router;
 /// no delivery report, and the caller still owns it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SendError {
-    /// The encoded event is larger than a batch or the whole buffer may hold.
+    /// The encoded event is larger than a batch or the whole buffer may hold; `setting`
+    /// names the `ProducerConfig` field that sets the limit.
     TooLarge {
         size: usize,
         limit: usize,
@@ -60,7 +61,7 @@ impl fmt::Display for SendError {
             ),
             Self::QueueFull => write!(
                 f,
-                "producer buffer is full (buffer-max-bytes / buffer-max-messages); wait for deliveries or use send, which waits"
+                "producer buffer is full (buffer_max_bytes / buffer_max_records); wait for deliveries or use send, which waits"
             ),
             Self::Closed => write!(f, "producer is closed"),
         }
@@ -126,9 +127,7 @@ pub struct Producer {
     refresher: std::sync::Mutex<Option<JoinHandle<()>>>,
 }
 
-/// Most partitions one producer serves: the worker slots are allocated up front so
-/// `send` finds a worker without a lock even while partitions are being added.
-pub const MAX_PARTITIONS: usize = 4096;
+use crate::config::MAX_PARTITIONS;
 
 /// What the producer handle shares with its partition-count refresher.
 struct Shared {
@@ -224,24 +223,16 @@ impl Producer {
         // Start-up and metadata are bounded by the request timeout as set: a short
         // message timeout bounds batches, not these.
         let control_timeout = config.request_timeout;
-        let leaders = match tokio::time::timeout(control_timeout, cluster.leaders()).await {
-            Ok(Ok(leaders)) if !leaders.is_empty() => leaders,
-            Ok(Ok(_)) => {
+        let leaders = match within(control_timeout, "metadata request", cluster.leaders()).await {
+            Ok(leaders) if !leaders.is_empty() => leaders,
+            Ok(_) => {
                 return Err(StartError::Connect(ConnectError::TopicNotFound {
                     topic: config.topic.clone(),
                 }));
             }
-            Ok(Err(e)) => {
+            Err(e) => {
                 return Err(StartError::Connect(ConnectError::Cluster {
                     detail: format!("reading the leaders of '{}': {e}", config.topic),
-                }));
-            }
-            Err(_) => {
-                return Err(StartError::Connect(ConnectError::Cluster {
-                    detail: format!(
-                        "no metadata for '{}' within {control_timeout:?}",
-                        config.topic
-                    ),
                 }));
             }
         };
@@ -358,14 +349,14 @@ impl Producer {
             return Err(SendError::TooLarge {
                 size,
                 limit: self.batch_max_bytes,
-                setting: "batch-max-bytes",
+                setting: "batch_max_bytes",
             });
         }
         if size as u64 > self.buffer_max_bytes {
             return Err(SendError::TooLarge {
                 size,
                 limit: self.buffer_max_bytes as usize,
-                setting: "buffer-max-bytes",
+                setting: "buffer_max_bytes",
             });
         }
         Ok((record, size))

@@ -13,7 +13,7 @@ use tracing::{info, warn};
 
 use crate::background::OneAtATime;
 use crate::broker_sender::{self, SendJob, SenderLimits};
-use crate::cluster::{Cluster, LinkError};
+use crate::cluster::{Cluster, LinkError, within};
 use crate::metrics::Metrics;
 
 /// A handle to one broker's sender.
@@ -123,21 +123,13 @@ impl<C: Cluster> Router<C> {
         tokio::time::sleep_until(*last + self.limits.retry_backoff).await;
         *last = Instant::now();
         self.metrics.record_metadata_refresh();
-        let leaders =
-            match tokio::time::timeout(self.limits.control_timeout, self.cluster.leaders()).await {
-                Ok(Ok(leaders)) => leaders,
-                Ok(Err(e)) => {
-                    warn!(error = %e, "metadata refresh failed");
-                    return Err(e);
-                }
-                Err(_) => {
-                    warn!("metadata refresh timed out");
-                    return Err(LinkError {
-                        message: "metadata request timed out".into(),
-                        code: None,
-                    });
-                }
-            };
+        let leaders = within(
+            self.limits.control_timeout,
+            "metadata request",
+            self.cluster.leaders(),
+        )
+        .await
+        .inspect_err(|e| warn!(error = %e, "metadata refresh failed"))?;
         let mut routes = self.routes.lock().expect("not poisoned");
         let moved = routes
             .leaders

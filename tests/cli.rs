@@ -767,7 +767,7 @@ async fn unusable_input_ends_with_one_line_and_exit_code_4() {
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(4), "{stderr}");
     assert!(
-        stderr.contains("larger than batch-max-bytes (2000 bytes)"),
+        stderr.contains("larger than --batch-max-bytes (KAFKA_BATCH_MAX_BYTES), 2000 bytes"),
         "{stderr}"
     );
     assert_eq!(

@@ -349,7 +349,7 @@ async fn event_larger_than_the_batch_cap_is_refused_with_size_and_limit() {
         "{error:?}"
     );
     assert!(
-        error.to_string().contains("batch-max-bytes (1000 bytes)"),
+        error.to_string().contains("batch_max_bytes (1000 bytes)"),
         "{error}"
     );
     assert_eq!(producer.metrics().accepted, 0);

@@ -13,6 +13,11 @@
 //! request unanswered within the request timeout drops the connection, and metadata
 //! requests time out) and move to the new leader while the load goes on.
 //!
+//! Another test refuses acks=all for want of in-sync replicas: a topic that needs all
+//! three replicas in sync, one of them killed, is answered NOT_ENOUGH_REPLICAS, which
+//! the broker sends before writing anything: every event is reported rejected, not
+//! written, and none is stored. The two tests take turns with the cluster.
+//!
 //! Runs under `make test` (three more JVMs, about 2 minutes); `make test-cluster` runs it alone.
 
 mod common;
@@ -36,8 +41,10 @@ const KILL_AFTER_DELIVERED: u64 = 60_000;
 /// after broker.session.timeout.ms = 3 s), so every event should be acknowledged.
 const MESSAGE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The three-node cluster; wiped when dropped.
+/// The three-node cluster; wiped when dropped. Tests hold `TURN` while they own it.
 struct OwnedCluster;
+
+static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 impl OwnedCluster {
     fn command(args: &[&str]) -> Command {
@@ -177,6 +184,7 @@ async fn acked_events_survive_leader_kill9_and_a_hung_leader_is_left() {
     if common::client_or_skip("fault_cluster").await.is_none() {
         return;
     }
+    let _turn = TURN.lock().await;
     let started = Instant::now();
     let _cluster = OwnedCluster::start().await;
     eprintln!(
@@ -191,6 +199,58 @@ async fn acked_events_survive_leader_kill9_and_a_hung_leader_is_left() {
         "fault_cluster: {ROUNDS} rounds in {:.1}s",
         started.elapsed().as_secs_f64()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn too_few_in_sync_replicas_is_rejected_as_not_written_and_nothing_is_stored() {
+    common::fault::logs_from_env();
+    if common::client_or_skip("fault_cluster").await.is_none() {
+        return;
+    }
+    let _turn = TURN.lock().await;
+    let _cluster = OwnedCluster::start().await;
+    let topic = common::unique_topic("cluster-isr");
+    OwnedCluster::topic_command(&[
+        "--create",
+        "--topic",
+        &topic,
+        "--partitions",
+        "1",
+        "--replication-factor",
+        "3",
+        "--config",
+        "min.insync.replicas=3",
+    ])
+    .await;
+    let (leader, _) = OwnedCluster::wait_for(
+        &topic,
+        "all three replicas in sync",
+        Duration::from_secs(60),
+        |leader, isr| leader > 0 && isr.len() == 3,
+    )
+    .await;
+    let follower = if leader == 1 { 2 } else { 1 };
+    OwnedCluster::kill9(follower).await;
+    // The controller drops a dead broker from the ISR once its session expires.
+    OwnedCluster::wait_for(
+        &topic,
+        "the killed follower out of the ISR",
+        Duration::from_secs(60),
+        |leader, isr| leader > 0 && isr.len() == 2 && !isr.contains(&follower),
+    )
+    .await;
+
+    let mut config = common::one_attempt_config(&topic);
+    config.connection.brokers = OwnedCluster::brokers();
+    config.connection.connect_timeout = Duration::from_secs(30);
+    let producer = Producer::connect(config).await.unwrap();
+    let reports = common::send_generated(&producer, 50, 9).await;
+    producer.close().await;
+    common::assert_all_rejected(&reports, "NotEnoughReplicas", "min.insync.replicas=3");
+    let stored = kafka_producer::reader::read_all(&cluster_client().await, &topic)
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 0, "records in {topic}");
 }
 
 async fn run(round: u64) {

@@ -184,6 +184,14 @@ const SETTING_FLAGS: [(&str, &str); 17] = [
     ("retry_backoff", "--retry-backoff (KAFKA_RETRY_BACKOFF_MS)"),
 ];
 
+/// The flag and variable of a `ProducerConfig` setting, or the setting's own name.
+pub fn flag_of(setting: &str) -> &str {
+    SETTING_FLAGS
+        .iter()
+        .find(|(s, _)| *s == setting)
+        .map_or(setting, |(_, flag)| flag)
+}
+
 /// A library configuration error in the CLI's words: the setting it starts with becomes
 /// the flag (and variable) that sets it.
 pub fn in_flag_terms(message: &str) -> String {

@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
+use kafka_producer::config::MAX_PARTITIONS;
 use kafka_producer::config::{self, ProducerConfig};
 use kafka_producer::json_lines::ParseOptions;
-use kafka_producer::producer::MAX_PARTITIONS;
 use kafka_producer::{DeliveryFuture, Producer, SendError, connect};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -272,9 +272,17 @@ async fn send_all(
             }
             match producer.send(&event).await {
                 Ok(report) => reports.push(report),
-                Err(error @ SendError::TooLarge { .. }) => {
+                Err(SendError::TooLarge {
+                    size,
+                    limit,
+                    setting,
+                }) => {
                     outcome.invalid_lines += 1;
-                    let message = format!("event {}: {error}", event.event_id);
+                    let message = format!(
+                        "event {} of {size} bytes is larger than {}, {limit} bytes; raise it or send smaller events",
+                        event.event_id,
+                        super::options::flag_of(setting)
+                    );
                     if args.skip_invalid {
                         eprintln!("skipped {message}");
                         continue;

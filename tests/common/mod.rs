@@ -97,6 +97,53 @@ pub fn config_for(topic: &str) -> ProducerConfig {
     config
 }
 
+/// A producer config whose retries wait longer than its message timeout: a refused
+/// batch is sent once and is still waiting when its timeout passes, so its report shows
+/// how the broker's refusal was classified, not the race of a retry on the wire.
+pub fn one_attempt_config(topic: &str) -> ProducerConfig {
+    ProducerConfig {
+        message_timeout: Duration::from_secs(2),
+        retry_backoff: Duration::from_secs(60),
+        ..config_for(topic)
+    }
+}
+
+/// Every report is "rejected by the broker, not written" and names the broker's `code`.
+pub fn assert_all_rejected(reports: &[kafka_producer::DeliveryResult], code: &str, case: &str) {
+    for (i, report) in reports.iter().enumerate() {
+        match report {
+            Err(e @ kafka_producer::DeliveryError::Rejected { reason, .. }) => {
+                assert!(!e.may_have_been_written(), "{case}: event {i}: {e}");
+                assert!(
+                    reason.contains(code),
+                    "{case}: event {i}: `{e}` does not name {code}"
+                );
+            }
+            other => panic!("{case}: event {i}: expected rejected by {code}, got {other:?}"),
+        }
+    }
+}
+
+/// Sends `count` generated events, flushes, and returns their reports in send order.
+pub async fn send_generated(
+    producer: &kafka_producer::Producer,
+    count: usize,
+    seed: u64,
+) -> Vec<kafka_producer::DeliveryResult> {
+    let mut generator = kafka_producer::generator::Generator::new(seed, 1_000);
+    let mut pending = Vec::with_capacity(count);
+    for i in 0..count {
+        let event = generator.next_event(1_700_000_000_000 + i as i64);
+        pending.push(producer.send(&event).await.expect("accepted"));
+    }
+    producer.flush().await;
+    let mut reports = Vec::with_capacity(count);
+    for report in pending {
+        reports.push(report.await);
+    }
+    reports
+}
+
 /// One record batch as Kafka's DumpLogSegments printed it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DumpedBatch {
@@ -110,9 +157,11 @@ pub struct DumpedBatch {
 }
 
 /// The batches the broker stored for a partition, read from its log segments with
-/// Kafka's own DumpLogSegments (via scripts/kafka.sh dump-log).
+/// Kafka's own DumpLogSegments (via scripts/kafka.sh dump-log), of the instance
+/// `$KAFKA_INSTANCE` names as scripts/kafka.sh reads it.
 pub fn dump_batches(topic: &str, partition: i32) -> Vec<DumpedBatch> {
-    dump_batches_of("default", topic, partition)
+    let instance = std::env::var("KAFKA_INSTANCE").unwrap_or_else(|_| "default".to_string());
+    dump_batches_of(&instance, topic, partition)
 }
 
 /// The same, for a broker instance of scripts/kafka.sh (a fault test's own broker).

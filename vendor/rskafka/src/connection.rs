@@ -55,8 +55,16 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// One error per broker a connection attempt tried.
 #[derive(Debug, Error)]
 pub struct MultiError(Vec<Box<dyn std::error::Error + Send + Sync>>);
+
+impl MultiError {
+    /// The error each broker's attempt ended with, in the order they were tried.
+    pub fn errors(&self) -> impl Iterator<Item = &(dyn std::error::Error + Send + Sync + 'static)> {
+        self.0.iter().map(|e| e.as_ref())
+    }
+}
 
 impl Display for MultiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -30,7 +30,7 @@ pub mod client;
 
 mod connection;
 
-pub use connection::Error as ConnectionError;
+pub use connection::{Error as ConnectionError, MultiError};
 pub use messenger::SaslError;
 
 #[cfg(feature = "unstable-fuzzing")]
