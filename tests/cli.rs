@@ -1122,3 +1122,36 @@ async fn log_format_json_writes_every_log_line_and_the_final_error_as_a_json_obj
         "{error}"
     );
 }
+
+#[test]
+fn a_signal_while_connecting_stops_at_once_with_130_and_says_nothing_was_sent() {
+    use std::io::{BufRead, BufReader};
+    // Nothing listens on port 1: the producer retries for the whole (long) connect timeout.
+    let mut child = bin()
+        .args(["--broker", "127.0.0.1:1", "--connect-timeout", "1h"])
+        .args(["produce", "--count", "10"])
+        .env("RUST_LOG", "kafka_producer=info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    // The handler is in place before this line is logged.
+    while !line.contains("connecting") {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "stderr ended before 'connecting'"
+        );
+    }
+    signal(&child, "TERM");
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{rest}");
+    assert!(
+        rest.contains("stopped by a signal while connecting to 127.0.0.1:1; nothing was sent"),
+        "{rest}"
+    );
+}

@@ -19,6 +19,9 @@ pub enum ExitCode {
     Cluster = 3,
     /// Bad input line.
     BadInput = 4,
+    /// Stopped by a signal with nothing left to deliver: a second one, or one before
+    /// the producer had connected.
+    Interrupted = 130,
 }
 
 /// A failure that ends the command, with its exit code and a message that says what to do.

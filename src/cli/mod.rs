@@ -53,7 +53,8 @@ const EXIT_CODES_HELP: &str = "Exit codes:
      failure, topic missing
   4  bad input: a line that cannot be used, an event over the size limits, or an input
      with no events (what was accepted before it is delivered)
-130  a second Ctrl-C / SIGTERM stopped the process at once";
+130  a second Ctrl-C / SIGTERM stopped the process at once, or one came before the
+     producer had connected (nothing was sent)";
 
 #[derive(Debug, Subcommand)]
 enum Command {

@@ -149,11 +149,26 @@ pub async fn run(
         Some(addr) => Some(metrics_server::start(addr).await?),
         None => None,
     };
-    if args.create_topic {
-        create_topic(&config, args.partitions, args.replication_factor).await?;
-    }
     let topic = config.topic.clone();
-    let producer = Arc::new(Producer::connect(config).await?);
+    let start_up = async {
+        if args.create_topic {
+            create_topic(&config, args.partitions, args.replication_factor).await?;
+        }
+        Ok::<_, CliError>(Producer::connect(config.clone()).await?)
+    };
+    // A signal while connecting (which may retry for the whole connect timeout) stops
+    // at once: nothing was accepted yet, so nothing is left to deliver.
+    tracing::info!(brokers = %config.connection.brokers.join(","), "connecting");
+    let producer = tokio::select! {
+        biased;
+        _ = stop.notified() => {
+            return Err(CliError {
+                code: ExitCode::Interrupted,
+                message: format!("stopped by a signal while connecting to {}; nothing was sent", config.connection.brokers.join(",")),
+            });
+        }
+        producer = start_up => Arc::new(producer?),
+    };
     if let Some(served) = &served {
         let _ = served.set(Arc::clone(&producer));
     }
