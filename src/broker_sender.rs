@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::mpsc;
-use tokio::time::{Instant, timeout_at};
+use tokio::time::{Instant, sleep_until};
 use tracing::{debug, warn};
 
 use crate::cluster::{
@@ -71,8 +71,10 @@ pub(crate) struct SendFailure {
 pub(crate) struct SenderLimits {
     pub max_in_flight: usize,
     pub max_request_bytes: usize,
-    /// An unanswered request (or a connection attempt) older than this drops the
-    /// connection.
+    /// A connection with requests on it that answers nothing for this long is dropped
+    /// (a hung broker), failing them all. A slow broker that keeps answering keeps its
+    /// connection however long its queue: it answers a connection's requests in order,
+    /// so while answers come the oldest request is being worked on.
     pub request_timeout: Duration,
     /// How long connecting and metadata requests may take: the request timeout as
     /// set, not shortened to the message timeout (which bounds batches, not these).
@@ -81,13 +83,15 @@ pub(crate) struct SenderLimits {
     pub retry_backoff: Duration,
 }
 
-/// A request on the wire: its batches' owners, and its answers to come.
+/// A request on the wire: its number, and its answers to come. Its batches' owners
+/// wait in `Requests` under that number, so a connection dropped as hung can fail them
+/// at once, whatever its answer futures do.
 type Pending = std::pin::Pin<
-    Box<
-        dyn std::future::Future<Output = (Vec<SendJob>, Result<Vec<PartitionAnswer>, LinkError>)>
-            + Send,
-    >,
+    Box<dyn std::future::Future<Output = (u64, Result<Vec<PartitionAnswer>, LinkError>)> + Send>,
 >;
+
+/// The batches of each request on the wire, by request number.
+type Requests = HashMap<u64, Vec<SendJob>>;
 
 /// Runs until every handle to it is gone and its queues are empty.
 pub(crate) async fn run<C: Cluster>(
@@ -101,13 +105,17 @@ pub(crate) async fn run<C: Cluster>(
     // Partitions with queued batches, in the order they get a place in a request.
     let mut turn: VecDeque<i32> = VecDeque::new();
     let mut in_flight: FuturesUnordered<Pending> = FuturesUnordered::new();
+    let mut requests: Requests = HashMap::new();
+    let mut next_request: u64 = 0;
     let mut link: Option<Arc<C::Link>> = None;
     let mut connect_after: Option<Instant> = None;
     let mut open = true;
+    // Since when the connection has answered nothing while requests wait on it.
+    let mut silent_since = Instant::now();
 
     loop {
         // Put requests on the wire while there is room and work.
-        while in_flight.len() < limits.max_in_flight && !turn.is_empty() {
+        while requests.len() < limits.max_in_flight && !turn.is_empty() {
             if connect_after.is_some_and(|at| Instant::now() < at) {
                 break;
             }
@@ -142,7 +150,7 @@ pub(crate) async fn run<C: Cluster>(
             tracing::trace!(
                 broker,
                 partitions = jobs.len(),
-                in_flight = in_flight.len(),
+                in_flight = requests.len(),
                 "writing a produce request"
             );
             let batches = jobs
@@ -166,12 +174,12 @@ pub(crate) async fn run<C: Cluster>(
                             outcome: Outcome::Written,
                         });
                     }
-                    in_flight.push(await_answers(
-                        jobs,
-                        answers,
-                        limits.request_timeout,
-                        Arc::clone(&stats),
-                    ));
+                    if requests.is_empty() {
+                        silent_since = Instant::now();
+                    }
+                    next_request += 1;
+                    requests.insert(next_request, jobs);
+                    in_flight.push(await_answers(next_request, answers, Arc::clone(&stats)));
                 }
                 Err(e) => {
                     let message = format!("writing to broker {broker} failed: {e}");
@@ -183,14 +191,18 @@ pub(crate) async fn run<C: Cluster>(
                 }
             }
         }
-        stats.set_in_flight(in_flight.len());
-        if !open && turn.is_empty() && in_flight.is_empty() {
+        stats.set_in_flight(requests.len());
+        if !open && turn.is_empty() && requests.is_empty() {
             break;
         }
 
         let reconnect_at = connect_after.filter(|_| !turn.is_empty());
+        let hung_at = silent_since + limits.request_timeout;
         tokio::select! {
-            Some((jobs, answers)) = in_flight.next(), if !in_flight.is_empty() => {
+            Some((request, answers)) = in_flight.next(), if !in_flight.is_empty() => {
+                silent_since = Instant::now();
+                // None: failed already, with its connection dropped as hung.
+                let Some(jobs) = requests.remove(&request) else { continue };
                 match answers {
                     Ok(answers) => deliver_answers(broker, jobs, answers),
                     Err(e) => {
@@ -244,6 +256,22 @@ pub(crate) async fn run<C: Cluster>(
             _ = tokio::time::sleep_until(reconnect_at.unwrap_or_else(Instant::now)), if reconnect_at.is_some() => {
                 connect_after = None;
             }
+            _ = sleep_until(hung_at), if !requests.is_empty() => {
+                // Every request on it goes back to its workers, to be retried.
+                warn!(broker, timeout = ?limits.request_timeout, "no answer on the connection within the request timeout; dropping it");
+                if let Some(l) = link.take() {
+                    l.abandon("no answer within the request timeout");
+                }
+                stats.set_state(ConnectionState::Unreachable);
+                let message = format!(
+                    "broker {broker}: no answer within the request timeout ({:?})",
+                    limits.request_timeout
+                );
+                for (_, jobs) in requests.drain() {
+                    stats.record_request_failed();
+                    fail_jobs(jobs, &message, true);
+                }
+            }
         }
     }
     stats.set_in_flight(0);
@@ -285,34 +313,18 @@ fn take_request(
     jobs
 }
 
-/// The answers of a written request, or a failure when they do not come in time.
-fn await_answers(
-    jobs: Vec<SendJob>,
-    answers: Answers,
-    request_timeout: Duration,
-    stats: Arc<BrokerStats>,
-) -> Pending {
+/// The answers of a written request, or why there are none (the connection broke,
+/// or was dropped as hung).
+fn await_answers(request: u64, answers: Answers, stats: Arc<BrokerStats>) -> Pending {
     let written_at = Instant::now();
-    let deadline = written_at + request_timeout;
     Box::pin(async move {
-        let result = match timeout_at(deadline, answers).await {
-            Ok(result) => result,
-            Err(_) => Err(LinkError {
-                message: format!("no answer within the request timeout ({request_timeout:?})"),
-                code: None,
-            }),
-        };
+        let result = answers.await;
         let took = written_at.elapsed();
         if result.is_ok() {
             stats.request_seconds.observe(took.as_secs_f64());
         }
-        tracing::trace!(
-            partitions = jobs.len(),
-            ?took,
-            ok = result.is_ok(),
-            "produce answered"
-        );
-        (jobs, result)
+        tracing::trace!(request, ?took, ok = result.is_ok(), "produce answered");
+        (request, result)
     })
 }
 

@@ -44,8 +44,9 @@ pub const MAX_IN_FLIGHT_IDEMPOTENT: usize = 5;
 /// Bytes of record batches in one produce request at most: Java `max.request.size`.
 /// A single batch larger than this is still sent alone.
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 1_048_576;
-/// How long a produce request may go unanswered before its connection is dropped and
-/// its batches retried (if their message timeout allows): Java `request.timeout.ms`,
+/// How long a connection with produce requests on it may answer nothing before it is
+/// dropped and their batches retried (if their message timeout allows); a slow broker
+/// that keeps answering keeps its connection. Java `request.timeout.ms`,
 /// scaled to the 5 s message timeout (the Java default is 30 s against a 120 s
 /// delivery timeout). Also the time the broker may wait for the in-sync replicas.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_millis(3_000);

@@ -33,6 +33,13 @@ struct MockCluster {
     in_flight: Arc<Mutex<(usize, usize)>>,
     /// The partitions of each request, in the order written.
     requests: Arc<Mutex<Vec<Vec<i32>>>>,
+    /// Connections made.
+    connects: Arc<Mutex<usize>>,
+    /// A slow broker: each request takes this long once the one before it is answered
+    /// (a broker works through one connection's requests in order).
+    work_per_request: Option<Duration>,
+    /// When the last request written will be answered (with `work_per_request`).
+    busy_until: Arc<Mutex<Option<Instant>>>,
 }
 
 impl MockCluster {
@@ -48,6 +55,9 @@ impl MockCluster {
             refuse: false,
             in_flight: Arc::default(),
             requests: Arc::default(),
+            connects: Arc::default(),
+            work_per_request: None,
+            busy_until: Arc::default(),
         }
     }
     fn batch_sizes(&self) -> Vec<usize> {
@@ -95,7 +105,16 @@ impl BrokerLink for MockCluster {
         }
         let gate = Arc::clone(&self.gate);
         let in_flight = Arc::clone(&self.in_flight);
+        let answer_at = self.work_per_request.map(|work| {
+            let mut busy = self.busy_until.lock().unwrap();
+            let at = busy.map_or(now, |b| b.max(now)) + work;
+            *busy = Some(at);
+            at
+        });
         Ok(Box::pin(async move {
+            if let Some(at) = answer_at {
+                tokio::time::sleep_until(at).await;
+            }
             gate.acquire().await.unwrap().forget();
             in_flight.lock().unwrap().0 -= 1;
             Ok(answers)
@@ -113,6 +132,7 @@ impl Cluster for MockCluster {
     }
 
     async fn connect(&self, _broker: i32) -> Result<MockCluster, LinkError> {
+        *self.connects.lock().unwrap() += 1;
         Ok(self.clone())
     }
 
@@ -478,4 +498,67 @@ async fn one_request_carries_one_batch_of_every_partition_with_records() {
     with_records.dedup();
     assert!(with_records.len() > 1, "the keys cover several partitions");
     assert_eq!(partitions, with_records);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_broker_that_keeps_answering_keeps_its_connection_past_the_request_timeout() {
+    // Five requests queue on the connection; each takes 400 ms of the broker's time, so
+    // the last waits 2 s, twice the request timeout, while answers keep coming.
+    let mut sink = MockCluster::open(5);
+    sink.work_per_request = Some(Duration::from_millis(400));
+    let cfg = ProducerConfig {
+        request_timeout: Duration::from_secs(1),
+        message_timeout: Duration::from_secs(10),
+        batch_max_records: 1,
+        ..config()
+    };
+    let producer = producer(&cfg, &sink).await;
+    // The first batch of each partition goes alone until acknowledged; then five
+    // more each, one per request.
+    let mut reports = Vec::new();
+    for n in 0..35 {
+        reports.push(producer.send(&event(n)).await.unwrap());
+    }
+    for report in reports {
+        report.await.unwrap();
+    }
+    let m = producer.metrics();
+    assert_eq!((m.delivered, m.retries), (35, 0));
+    assert_eq!(*sink.connects.lock().unwrap(), 1, "the connection was kept");
+    assert!(
+        sink.most_in_flight() > 1,
+        "requests queued on the connection"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_connection_that_answers_nothing_for_the_request_timeout_is_dropped_and_retried() {
+    // The first request gets no answer at all; the sender drops the connection after
+    // the request timeout, connects again and the batch is sent again.
+    let sink = MockCluster::with_permits(1, 0);
+    let cfg = ProducerConfig {
+        request_timeout: Duration::from_secs(1),
+        message_timeout: Duration::from_secs(10),
+        ..config()
+    };
+    let producer = producer(&cfg, &sink).await;
+    let report = producer.send(&event(0)).await.unwrap();
+    let start = Instant::now();
+    while sink.requests.lock().unwrap().len() < 2 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let resent_after = Instant::now() - start;
+    // Not before the request timeout; then only the linger and retry backoffs.
+    assert!(
+        resent_after >= Duration::from_secs(1) && resent_after < Duration::from_millis(1_500),
+        "resent {resent_after:?} after the send"
+    );
+    assert_eq!(
+        *sink.connects.lock().unwrap(),
+        2,
+        "dropped and connected again"
+    );
+    sink.gate.add_permits(Semaphore::MAX_PERMITS / 2);
+    report.await.unwrap();
+    assert_eq!(producer.metrics().retries, 1);
 }
