@@ -75,6 +75,18 @@ const OUT_OF_RANGE: &[(&str, &[&str])] = &[
         &["0", "99ms", "3601s", "18446744073709551615"],
     ),
     ("retry-backoff", &["61s", "18446744073709551615"]),
+    ("log-format", &["", "yaml", "JSON5"]),
+    (
+        "metrics-addr",
+        // Not an address, a port out of range, and one this machine cannot listen on.
+        &[
+            "",
+            "localhost",
+            "127.0.0.1:99999",
+            "999.0.0.1:80",
+            "192.0.2.1:9464",
+        ],
+    ),
     ("count", &["0"]),
     (
         "duration",

@@ -26,7 +26,7 @@ pub type Served = Arc<OnceLock<Arc<Producer>>>;
 pub async fn start(addr: SocketAddr) -> Result<Served, CliError> {
     let listener = TcpListener::bind(addr).await.map_err(|e| {
         CliError::usage(format!(
-            "cannot listen on --metrics-addr {addr}: {e}; pick a free port (or unset KAFKA_PRODUCER_METRICS_ADDR)"
+            "cannot listen on --metrics-addr {addr}: {e}; it must be a free port on an address of this machine (or unset KAFKA_PRODUCER_METRICS_ADDR)"
         ))
     })?;
     tracing::info!(%addr, "serving /metrics, /healthz and /readyz");

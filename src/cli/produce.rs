@@ -91,7 +91,8 @@ pub struct ProduceArgs {
     summary: SummaryFormat,
 
     /// Serve /metrics (Prometheus), /healthz and /readyz on HOST:PORT while running, e.g. 0.0.0.0:9464 (default: off).
-    #[arg(long, env = "KAFKA_PRODUCER_METRICS_ADDR", help_heading = "Output")]
+    #[arg(long, env = "KAFKA_PRODUCER_METRICS_ADDR", help_heading = "Output",
+          value_parser = parse_listen_address)]
     metrics_addr: Option<std::net::SocketAddr>,
 }
 
@@ -118,6 +119,13 @@ fn rate_in(
                 )
             })
     }
+}
+
+/// A clap value parser: an IP address and port to listen on.
+fn parse_listen_address(text: &str) -> Result<std::net::SocketAddr, String> {
+    text.trim().parse().map_err(|_| {
+        "must be IP:PORT to listen on, e.g. 127.0.0.1:9464, 0.0.0.0:9464 or [::]:9464".into()
+    })
 }
 
 /// Tallies of the delivery reports, made by the collector task.
