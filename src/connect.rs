@@ -40,19 +40,19 @@ impl fmt::Display for ConnectError {
         match self {
             Self::Unreachable { brokers, detail } => write!(
                 f,
-                "cannot reach a Kafka broker at {brokers} ({detail}); check KAFKA_BROKER / --broker and that the broker is running (make kafka-up)"
+                "cannot reach a Kafka broker at {brokers} ({detail}); check ConnectionConfig::brokers and that the broker is running"
             ),
             Self::AuthenticationFailed { detail } => write!(
                 f,
-                "the broker refused the SASL credentials ({detail}); check KAFKA_USERNAME, KAFKA_PASSWORD and KAFKA_SASL_MECHANISM"
+                "the broker refused the SASL credentials ({detail}); check ConnectionConfig::sasl (user name, password, mechanism)"
             ),
             Self::Tls { detail } => write!(
                 f,
-                "TLS to the broker failed ({detail}); check KAFKA_TLS, KAFKA_CA_FILE and that the port is a TLS listener"
+                "TLS to the broker failed ({detail}); check ConnectionConfig::tls and ca_file, and that the port is a TLS listener"
             ),
             Self::TopicNotFound { topic } => write!(
                 f,
-                "topic '{topic}' does not exist; create it with `kafka-producer produce --create-topic` or ask your Kafka admin"
+                "topic '{topic}' does not exist; create it (connect::create_topic_if_missing) or ask your Kafka admin"
             ),
             Self::Cluster { detail } => {
                 write!(f, "the Kafka cluster answered with an error: {detail}")
@@ -172,9 +172,7 @@ fn explain(error: &RskafkaError, brokers: &str) -> ConnectError {
         // plaintext to.
         ConnectError::Unreachable {
             brokers: brokers.to_string(),
-            detail: format!(
-                "{detail}; the port may be a TLS or SASL listener: set KAFKA_TLS / KAFKA_USERNAME"
-            ),
+            detail: format!("{detail}; the port may be a TLS or SASL listener"),
         }
     } else {
         ConnectError::Unreachable {

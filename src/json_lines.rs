@@ -524,7 +524,7 @@ mod tests {
         assert_eq!(
             err(r#"{"userId":"u","user":"x"}"#),
             "unknown field \"user\": UserEvent has eventId, timestamp, userId, eventType, data \
-             (or their proto names); --ignore-unknown-fields drops fields the schema does not have"
+             (or their proto names); ParseOptions::ignore_unknown_fields drops fields the schema does not have"
         );
         let nested = err(r#"{"data":{"mail":"x"}}"#);
         assert!(

@@ -56,10 +56,26 @@ impl From<ConfigError> for CliError {
 }
 
 impl From<ConnectError> for CliError {
+    /// The library's sentence, with the flags and variables that set what it names.
     fn from(e: ConnectError) -> Self {
+        let message = match &e {
+            ConnectError::Unreachable { brokers, detail } => format!(
+                "cannot reach a Kafka broker at {brokers} ({detail}); check --broker (KAFKA_BROKER), --tls (KAFKA_TLS) and --username (KAFKA_USERNAME) for TLS or SASL listeners, and that the broker is running (`make kafka-up` starts a local one)"
+            ),
+            ConnectError::AuthenticationFailed { detail } => format!(
+                "the broker refused the SASL credentials ({detail}); check --username, --password and --sasl-mechanism (KAFKA_USERNAME, KAFKA_PASSWORD, KAFKA_SASL_MECHANISM)"
+            ),
+            ConnectError::Tls { detail } => format!(
+                "TLS to the broker failed ({detail}); check --tls and --ca-file (KAFKA_TLS, KAFKA_CA_FILE) and that the port is a TLS listener"
+            ),
+            ConnectError::TopicNotFound { topic } => format!(
+                "topic '{topic}' does not exist; create it with `kafka-producer produce --create-topic` or ask your Kafka admin"
+            ),
+            ConnectError::Cluster { .. } => e.to_string(),
+        };
         Self {
             code: ExitCode::Cluster,
-            message: e.to_string(),
+            message,
         }
     }
 }

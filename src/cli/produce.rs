@@ -279,11 +279,16 @@ async fn send_all(
                 Ok(event) => event,
                 Err(error) => {
                     outcome.invalid_lines += 1;
+                    // The library names its parse option; the CLI user sets it by flag.
+                    let error = error.to_string().replace(
+                        "ParseOptions::ignore_unknown_fields",
+                        "--ignore-unknown-fields",
+                    );
                     if args.skip_invalid {
                         eprintln!("skipped {error}");
                         continue;
                     }
-                    outcome.bad_input = Some(error.to_string());
+                    outcome.bad_input = Some(error);
                     break;
                 }
             };

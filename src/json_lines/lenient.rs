@@ -331,7 +331,7 @@ fn unknown_field(key: &str, message: &str, fields: &[&str]) -> String {
     let known = if camel.is_empty() { fields } else { &camel };
     format!(
         "unknown field \"{key}\": {short} has {} (or their proto names); \
-         --ignore-unknown-fields drops fields the schema does not have",
+         ParseOptions::ignore_unknown_fields drops fields the schema does not have",
         known.join(", ")
     )
 }
