@@ -70,6 +70,9 @@
 #   BENCH_SEED          generator seed, same for all sides   (default 1)
 #   BENCH_SCENARIOS     which scenarios, in order            (default above)
 #   BENCH_JSON_EVENTS   lines of the JSON-lines file         (default 1000000)
+#   BENCH_JSON_FILE     use this JSON-lines file (made by `vs-librdkafka gen-json`)
+#                       instead of writing one; it must have BENCH_JSON_EVENTS lines,
+#                       and it is kept
 #   BENCH_METRICS_PORT  port of --metrics-addr in the metrics scenario (default 19464)
 #   BENCH_SCRAPE_MS     the scraper's interval               (default 100)
 #   BENCH_ALLOCATOR     mimalloc (the product binary's, default) or system: the
@@ -305,8 +308,18 @@ run_one() {
 
 # The JSON-lines file of json-file, json-stdin and metrics: made once per invocation.
 JSON_FILE=""
+OWN_JSON_FILE=0
 json_file() {
+  if [[ -z "$JSON_FILE" && -n "${BENCH_JSON_FILE:-}" ]]; then
+    JSON_FILE="$BENCH_JSON_FILE"
+    [[ -r "$JSON_FILE" ]] || die "BENCH_JSON_FILE $JSON_FILE is not readable"
+    local lines
+    lines="$(wc -l < "$JSON_FILE")"
+    [[ "$lines" -eq "$JSON_EVENTS" ]] || die "BENCH_JSON_FILE has $lines lines, BENCH_JSON_EVENTS is $JSON_EVENTS"
+    log "JSON lines from $JSON_FILE ($lines lines)"
+  fi
   if [[ -z "$JSON_FILE" ]]; then
+    OWN_JSON_FILE=1
     JSON_FILE="$OUT/events.jsonl"
     log "writing $JSON_EVENTS JSON lines to $JSON_FILE"
     "$BIN" gen-json --out "$JSON_FILE" --events "$JSON_EVENTS" --users "$USERS" --seed "$SEED" \
@@ -436,7 +449,7 @@ done
 cmd="scripts/bench.sh"
 for v in BENCH_EVENTS BENCH_RUNS BENCH_SCENARIOS BENCH_SIDES BENCH_RATE BENCH_RATE_EVENTS \
          BENCH_LONG_TIMEOUT_MS BENCH_LATENCY_RATE BENCH_LATENCY_EVENTS BENCH_LATENCY_DELAY_MS BENCH_ALLOCATOR \
-         BENCH_JSON_EVENTS BENCH_SCRAPE_MS; do
+         BENCH_JSON_EVENTS BENCH_JSON_FILE BENCH_SCRAPE_MS; do
   if [[ -n "${!v:-}" ]]; then cmd="$v=\"${!v}\" $cmd"; fi
 done
 jq -s -r --arg cmd "$cmd" --arg rev "$REV" \
@@ -537,6 +550,6 @@ if [[ "${BENCH_KEEP_TOPICS:-0}" != 1 && "$SMALL_TOPICS" == 1 ]]; then
   KAFKA_INSTANCE="$MAIN_INSTANCE" scripts/kafka.sh run-class org.apache.kafka.tools.TopicCommand --bootstrap-server "127.0.0.1:$PORT" \
     --delete --topic "bench-.*-$STAMP" >/dev/null 2>&1 || log "could not delete the bench topics (bench-*-$STAMP)"
 fi
-if [[ -n "$JSON_FILE" && "${BENCH_KEEP_INPUT:-0}" != 1 ]]; then
+if [[ "$OWN_JSON_FILE" == 1 && "${BENCH_KEEP_INPUT:-0}" != 1 ]]; then
   rm -f "$JSON_FILE"
 fi
