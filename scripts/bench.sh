@@ -30,6 +30,26 @@
 #               ports BENCH_LATENCY_PORT and the two above it) that advertises the
 #               proxy's port, so every connection goes through the proxy. The
 #               instance is wiped (stopped, data deleted) at the end.
+#   json-file   JSON lines, what users do most: one file of BENCH_JSON_EVENTS generator
+#               events in the protobuf JSON mapping (eventId, userId, ...; written by
+#               `vs-librdkafka gen-json`, json_lines::write_event_json, in BENCH_OUT),
+#               3 partitions, full speed. ours = the release binary as a whole process,
+#               `target/release/kafka-producer produce --input FILE --topic T --broker B
+#               --summary json` (built here with `cargo build --release`, nice 19;
+#               CARGO_TARGET_DIR is honoured); the peers = `vs-librdkafka
+#               librdkafka-json|krafka-json --input FILE`: serde_json into a derived
+#               struct, prost, keyed by user_id, their usual settings. Not in the
+#               default list (run with BENCH_SCENARIOS="json-file json-stdin metrics").
+#   json-stdin  the same file through a pipe: `cat FILE | <side> ... --input -`
+#               (/usr/bin/time measures the producer, not cat)
+#   metrics     ours only, `produce --input FILE` without and with `--metrics-addr
+#               127.0.0.1:BENCH_METRICS_PORT`, alternating, while a loop GETs /metrics
+#               every BENCH_SCRAPE_MS with curl during both (refused when not served,
+#               so the machine carries the same scraper either way); the scrapes
+#               answered are counted (scrapes_ok)
+#   For these three the headline events/s is delivered events / the process's wall
+#   time (/usr/bin/time %e), the same clock for every side; each side's own clock
+#   (first line read to last report, after connecting) is a row of its own.
 #
 # Environment (all optional):
 #   BENCH_EVENTS        events per run                       (default 2000000)
@@ -49,6 +69,12 @@
 #   BENCH_USERS         distinct user ids / keys             (default 100000)
 #   BENCH_SEED          generator seed, same for all sides   (default 1)
 #   BENCH_SCENARIOS     which scenarios, in order            (default above)
+#   BENCH_JSON_EVENTS   lines of the JSON-lines file         (default 1000000)
+#   BENCH_JSON_FILE     use this JSON-lines file (made by `vs-librdkafka gen-json`)
+#                       instead of writing one; it must have BENCH_JSON_EVENTS lines,
+#                       and it is kept
+#   BENCH_METRICS_PORT  port of --metrics-addr in the metrics scenario (default 19464)
+#   BENCH_SCRAPE_MS     the scraper's interval               (default 100)
 #   BENCH_ALLOCATOR     mimalloc (the product binary's, default) or system: the
 #                       global allocator of the benchmark process, all sides
 #   BENCH_OUT           output directory      (default target/bench/<date-time>)
@@ -63,7 +89,13 @@
 #                  (broker_partitions_before), the /usr/bin/time figures
 #                  (time_wall_s, time_user_s, time_sys_s, time_max_rss_kb), and
 #                  broker_cpu_s: the broker's CPU seconds during the run (it shares
-#                  the cores with the producer)
+#                  the cores with the producer). Runs of json-file, json-stdin and
+#                  metrics carry kind "cli", input (file|stdin), side (ours,
+#                  ours-metrics, librdkafka, krafka), wall_events_per_s, scrapes_ok;
+#                  ours's line is made from its --summary json (events_per_s: its own
+#                  clock; ack_p50/p99_ms: its engine's histogram)
+#   events.jsonl   the JSON-lines file of those scenarios (deleted at the end unless
+#                  BENCH_KEEP_INPUT=1)
 #   summary.md     the tables printed at the end
 # Topics are named bench-<scenario>-<side>-<run>-<stamp>; those of 100 partitions
 # or more are deleted right after their run (a broker holding thousands of
@@ -81,6 +113,9 @@ RATE_EVENTS="${BENCH_RATE_EVENTS:-$(( EVENTS < 500000 ? EVENTS : 500000 ))}"
 USERS="${BENCH_USERS:-100000}"
 SEED="${BENCH_SEED:-1}"
 SCENARIOS="${BENCH_SCENARIOS:-p3 p12 rate p100 p1000 p1000-long latency}"
+JSON_EVENTS="${BENCH_JSON_EVENTS:-1000000}"
+METRICS_PORT="${BENCH_METRICS_PORT:-19464}"
+SCRAPE_MS="${BENCH_SCRAPE_MS:-100}"
 SIDES="${BENCH_SIDES:-ours librdkafka krafka}"
 LONG_TIMEOUT_MS="${BENCH_LONG_TIMEOUT_MS:-300000}"
 LATENCY_RATE="${BENCH_LATENCY_RATE:-20000}"
@@ -98,7 +133,7 @@ die() { echo "bench.sh: $*" >&2; exit 1; }
 log() { echo "bench.sh: $*" >&2; }
 
 for n in "$EVENTS" "$RUNS" "$RATE_EVENTS" "$USERS" "$SEED" "$LONG_TIMEOUT_MS" "$LATENCY_RATE" \
-         "$LATENCY_EVENTS" "$LATENCY_DELAY_MS" "$LATENCY_PORT"; do
+         "$LATENCY_EVENTS" "$LATENCY_DELAY_MS" "$LATENCY_PORT" "$JSON_EVENTS" "$METRICS_PORT" "$SCRAPE_MS"; do
   [[ "$n" =~ ^[0-9]+$ && "$n" -gt 0 ]] || die "counts must be positive integers (got '$n')"
 done
 for side in $SIDES; do
@@ -129,6 +164,14 @@ case "${BENCH_ALLOCATOR:-mimalloc}" in
   *) die "BENCH_ALLOCATOR must be mimalloc or system (got '${BENCH_ALLOCATOR}')" ;;
 esac
 (cd benches/vs-librdkafka && nice -n 19 cargo build --release --quiet "${features[@]}") || die "build failed (needs cmake, a C/C++ compiler, zlib; see BENCHMARKS.md)"
+# The JSON-lines scenarios run the product's own release binary.
+OURS_BIN="${CARGO_TARGET_DIR:-$REPO_DIR/target}/release/kafka-producer"
+if [[ " $SCENARIOS " =~ \ (json-file|json-stdin|metrics)\  ]]; then
+  command -v curl >/dev/null || die "curl is needed for the metrics scenario (apt-get install curl)"
+  log "building kafka-producer (cargo build --release, nice 19)"
+  nice -n 19 cargo build --release --quiet --bin kafka-producer || die "cargo build --release failed"
+  [[ -x "$OURS_BIN" ]] || die "no $OURS_BIN after cargo build --release"
+fi
 scripts/kafka.sh up >&2
 
 # What "ours" is: the commit of the product crate, +dirty if src/ or the manifest differ.
@@ -263,6 +306,105 @@ run_one() {
      <(tail -n 1 "$RUNS_FILE") >&2
 }
 
+# The JSON-lines file of json-file, json-stdin and metrics: made once per invocation.
+JSON_FILE=""
+OWN_JSON_FILE=0
+json_file() {
+  if [[ -z "$JSON_FILE" && -n "${BENCH_JSON_FILE:-}" ]]; then
+    JSON_FILE="$BENCH_JSON_FILE"
+    [[ -r "$JSON_FILE" ]] || die "BENCH_JSON_FILE $JSON_FILE is not readable"
+    local lines
+    lines="$(wc -l < "$JSON_FILE")"
+    [[ "$lines" -eq "$JSON_EVENTS" ]] || die "BENCH_JSON_FILE has $lines lines, BENCH_JSON_EVENTS is $JSON_EVENTS"
+    log "JSON lines from $JSON_FILE ($lines lines)"
+  fi
+  if [[ -z "$JSON_FILE" ]]; then
+    OWN_JSON_FILE=1
+    JSON_FILE="$OUT/events.jsonl"
+    log "writing $JSON_EVENTS JSON lines to $JSON_FILE"
+    "$BIN" gen-json --out "$JSON_FILE" --events "$JSON_EVENTS" --users "$USERS" --seed "$SEED" \
+      > "$OUT/gen-json.json" || die "gen-json failed"
+  fi
+}
+
+# run_cli SCENARIO SIDE RUN INPUT(file|stdin): one run of a JSON-lines scenario.
+run_cli() {
+  local scenario="$1" side="$2" run="$3" input="$4"
+  local topic="bench-$scenario-$side-$run-$STAMP"
+  local held load
+  held="$(broker_partitions)"
+  kafka create-topic "$topic" 3 >/dev/null
+  # The whole process is measured: it should not include waiting for the new topic's
+  # metadata (a loaded broker has taken over 15 s to serve it).
+  "$BIN" wait-topic --topic "$topic" --broker "$BROKER" >/dev/null || die "topic $topic never appeared"
+  local src="$JSON_FILE"
+  [[ "$input" == stdin ]] && src=-
+  local cmd
+  case "$side" in
+    ours) cmd=("$OURS_BIN" produce --input "$src" --topic "$topic" --broker "$BROKER" --summary json) ;;
+    ours-metrics) cmd=("$OURS_BIN" produce --input "$src" --topic "$topic" --broker "$BROKER" --summary json
+                       --metrics-addr "127.0.0.1:$METRICS_PORT") ;;
+    librdkafka|krafka) cmd=("$BIN" "$side-json" --input "$src" --topic "$topic" --broker "$BROKER"
+                            --events "$JSON_EVENTS" --message-timeout-ms 5000) ;;
+    *) die "unknown side $side" ;;
+  esac
+  # The metrics scenario scrapes during every run, served or not.
+  local scraper="" scrapes="$OUT/$topic.scrapes"
+  : > "$scrapes"
+  if [[ "$scenario" == metrics ]]; then
+    local interval
+    interval="$(awk -v ms="$SCRAPE_MS" 'BEGIN { printf "%.3f", ms / 1000 }')"
+    ( while :; do
+        curl -s -o /dev/null -m 1 -w '%{http_code}\n' "http://127.0.0.1:$METRICS_PORT/metrics" >> "$scrapes" || true
+        sleep "$interval"
+      done ) &
+    scraper=$!
+  fi
+  load="$(cut -d' ' -f1-3 /proc/loadavg)"
+  local rc=0 broker_before broker_after
+  broker_before="$(broker_cpu)"
+  if [[ "$input" == stdin ]]; then
+    cat "$JSON_FILE" | "$TIME" -f '%e %U %S %M' -o "$OUT/$topic.time" "${cmd[@]}" > "$OUT/$topic.json" 2> "$OUT/$topic.stderr" || rc=$?
+  else
+    "$TIME" -f '%e %U %S %M' -o "$OUT/$topic.time" "${cmd[@]}" > "$OUT/$topic.json" 2> "$OUT/$topic.stderr" || rc=$?
+  fi
+  broker_after="$(broker_cpu)"
+  if [[ -n "$scraper" ]]; then
+    kill "$scraper" 2>/dev/null || true
+    wait "$scraper" 2>/dev/null || true
+  fi
+  if [[ $rc -ne 0 ]] && ! [[ $rc -eq 1 && -s "$OUT/$topic.json" ]]; then
+    cat "$OUT/$topic.json" "$OUT/$topic.stderr" >&2
+    die "run $topic failed (exit $rc); see above"
+  fi
+  SMALL_TOPICS=1
+  local wall user sys rss line
+  read -r wall user sys rss < <(grep -E '^[0-9.]+ [0-9.]+ [0-9.]+ [0-9]+$' "$OUT/$topic.time" | tail -n 1)
+  if [[ "$side" == ours* ]]; then
+    # The binary's --summary json, in the harness's names.
+    line="$(jq -c --arg topic "$topic" '{mode: "ours", topic: $topic, events: .sent, delivered, failures: .failed,
+              invalid_lines, events_per_s, mb_per_s, wall_s: .elapsed_s, ack_p50_ms: .ack_latency_p50_ms,
+              ack_p99_ms: .ack_latency_p99_ms, batches, records_per_batch: .mean_records_per_batch,
+              partitions: 3, message_timeout_ms: 5000, allocator: "mimalloc"}' "$OUT/$topic.json")"
+  else
+    line="$(tail -n 1 "$OUT/$topic.json")"
+  fi
+  jq -c --arg scenario "$scenario" --argjson order "$order" --argjson run "$run" --arg load "$load" \
+     --arg side "$side" --arg input "$input" --argjson held "$held" --argjson exit_code "$rc" \
+     --argjson scrapes_ok "$(grep -c '^200$' "$scrapes" || true)" \
+     --argjson scrapes "$(wc -l < "$scrapes")" \
+     --argjson broker_cpu "$(awk -v a="$broker_before" -v b="$broker_after" 'BEGIN { printf "%.2f", b - a }')" \
+     --argjson wall "$wall" --argjson user "$user" --argjson sys "$sys" --argjson rss "$rss" \
+     '. + {kind: "cli", scenario: $scenario, side: $side, input: $input, order: $order, run: $run,
+           load_before: $load, time_wall_s: $wall, time_user_s: $user, time_sys_s: $sys,
+           time_max_rss_kb: $rss, wall_events_per_s: (.delivered / $wall), scrapes: $scrapes,
+           scrapes_ok: $scrapes_ok, broker_cpu_s: $broker_cpu, broker_partitions_before: $held,
+           exit_code: $exit_code}' <<< "$line" >> "$RUNS_FILE"
+  rm -f "$scrapes"
+  jq -r '"  \(.scenario) run \(.run) \(.side): \(.wall_events_per_s|floor) events/s (whole process; own clock \(.events_per_s|floor)), delivered \(.delivered)/\(.events), CPU \((.time_user_s + .time_sys_s) * 100 | round / 100) s (broker \(.broker_cpu_s) s), RSS \(.time_max_rss_kb/1024|floor) MiB, scrapes answered \(.scrapes_ok)/\(.scrapes), load before \(.load_before)"' \
+     <(tail -n 1 "$RUNS_FILE") >&2
+}
+
 broker_port() {
   if [[ "$INSTANCE" == "$LATENCY_INSTANCE" ]]; then echo "$LATENCY_PORT"; else echo "$PORT"; fi
 }
@@ -279,7 +421,18 @@ for scenario in $SCENARIOS; do
     p1000) partitions=1000; rate=""; events="$EVENTS" ;;
     p1000-long) partitions=1000; rate=""; events="$EVENTS"; timeout_ms="$LONG_TIMEOUT_MS" ;;
     latency) partitions=3; rate="$LATENCY_RATE"; events="$LATENCY_EVENTS" ;;
-    *) die "unknown scenario '$scenario' (allowed: p3 p12 rate p100 p1000 p1000-long latency)" ;;
+    json-file|json-stdin|metrics)
+      json_file
+      if [[ "$scenario" == metrics ]]; then cli_sides="ours ours-metrics"; else cli_sides="$SIDES"; fi
+      input=file; [[ "$scenario" == json-stdin ]] && input=stdin
+      log "scenario $scenario: 3 partitions, $JSON_EVENTS JSON lines from $input, sides $cli_sides, broker $BROKER; load $(cut -d' ' -f1-3 /proc/loadavg)"
+      for run in $(seq 1 "$RUNS"); do
+        for side in $cli_sides; do
+          run_cli "$scenario" "$side" "$run" "$input"
+        done
+      done
+      continue ;;
+    *) die "unknown scenario '$scenario' (allowed: p3 p12 rate p100 p1000 p1000-long latency json-file json-stdin metrics)" ;;
   esac
   if [[ "$scenario" == latency ]]; then latency_up; fi
   log "scenario $scenario: $partitions partitions, $events events${rate:+ at $rate/s}, message timeout $timeout_ms ms, broker $BROKER; load $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -295,7 +448,8 @@ done
 # Markdown.
 cmd="scripts/bench.sh"
 for v in BENCH_EVENTS BENCH_RUNS BENCH_SCENARIOS BENCH_SIDES BENCH_RATE BENCH_RATE_EVENTS \
-         BENCH_LONG_TIMEOUT_MS BENCH_LATENCY_RATE BENCH_LATENCY_EVENTS BENCH_LATENCY_DELAY_MS BENCH_ALLOCATOR; do
+         BENCH_LONG_TIMEOUT_MS BENCH_LATENCY_RATE BENCH_LATENCY_EVENTS BENCH_LATENCY_DELAY_MS BENCH_ALLOCATOR \
+         BENCH_JSON_EVENTS BENCH_JSON_FILE BENCH_SCRAPE_MS; do
   if [[ -n "${!v:-}" ]]; then cmd="$v=\"${!v}\" $cmd"; fi
 done
 jq -s -r --arg cmd "$cmd" --arg rev "$REV" \
@@ -321,7 +475,7 @@ jq -s -r --arg cmd "$cmd" --arg rev "$REV" \
     failures: (map(.failures) | add),
     runs: length };
   def ratio($a; $b): if $a != null and $b != null and $b != 0 then ($a / $b | r(2)) else "-" end;
-  group_by(.scenario) | sort_by(.[0].order) | map(
+  map(select(.kind != "cli")) | group_by(.scenario) | sort_by(.[0].order) | map(
     (.[0]) as $first
     | (map(select(.mode == "ours")) | figures) as $o
     | (map(select(.mode == "librdkafka")) | figures) as $l
@@ -347,9 +501,55 @@ jq -s -r --arg cmd "$cmd" --arg rev "$REV" \
     "")
   | .[]' "$RUNS_FILE" | tee "$OUT/summary.md"
 
+# The JSON-lines scenarios: one column per side, ratios of ours to each peer (metrics:
+# with the server to without).
+jq -s -r --arg cmd "$cmd" --arg rev "$REV" \
+  --arg machine "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')" '
+  def median: sort | if length == 0 then null
+    elif length % 2 == 1 then .[length / 2 | floor]
+    else (.[length / 2 - 1] + .[length / 2]) / 2 end;
+  def r(n): if . == null then "-" else (. * pow(10; n) | round) / pow(10; n) | tostring end;
+  def med(f): map(f) | if length > 0 and all(. != null) then median else null end;
+  def ratio($a; $b): if $a != null and $b != null and $b != 0 then ($a / $b | r(2)) else "-" end;
+  def rows: [
+    ["events/s, delivered / process wall time (headline)", "wall_events_per_s", 0],
+    ["events/s, own clock (first line read to last report)", "events_per_s", 0],
+    ["wall s, whole process", "time_wall_s", 2],
+    ["CPU s per million events, whole process (time: user+sys)", "cpu_s_per_m", 3],
+    ["CPU s, whole process", "cpu_s", 2],
+    ["broker CPU s per million events", "broker_cpu_s_per_m", 3],
+    ["peak RSS MiB, whole process (time %M)", "rss_mib", 0],
+    ["ack latency p50 ms (ours: engine histogram; peers: harness)", "ack_p50_ms", 2],
+    ["ack latency p99 ms (ours: engine histogram; peers: harness)", "ack_p99_ms", 2],
+    ["records per batch (ours, krafka: their counters)", "records_per_batch", 0],
+    ["/metrics scrapes answered per run", "scrapes_ok", 0]];
+  map(select(.kind == "cli") | . + {
+        cpu_s: (.time_user_s + .time_sys_s),
+        cpu_s_per_m: ((.time_user_s + .time_sys_s) / .events * 1e6),
+        broker_cpu_s_per_m: (.broker_cpu_s / .events * 1e6),
+        rss_mib: (.time_max_rss_kb / 1024)})
+  | group_by(.scenario) | sort_by(.[0].order) | map(
+    (.[0]) as $first
+    | (map(.side) | unique | sort_by(if . == "ours" then 0 elif . == "ours-metrics" then 1 elif . == "librdkafka" then 2 else 3 end)) as $sides
+    | (if $first.scenario == "metrics" then [["ours-metrics", "ours"]] else [$sides[1:][] | ["ours", .]] end) as $pairs
+    | . as $runs
+    | ($sides | map(. as $s | {key: $s, value: ($runs | map(select(.side == $s)))}) | from_entries) as $by
+    | "### \($first.scenario): 3 partitions, \($first.events) JSON lines from \(if $first.input == "stdin" then "a pipe (`cat FILE |`)" else "a file" end), full speed, message timeout 5000 ms\n",
+      "medians of \($sides | map($by[.] | length | tostring) | join(" + ")) alternating runs (\($sides | join(", "))), `\($cmd)`; ours = kafka-producer \($rev) release binary; \($machine); load average before the runs \(map(.load_before | split(" ")[0] | tonumber) | min)-\(map(.load_before | split(" ")[0] | tonumber) | max); failed events: \($sides | map("\(.) \($by[.] | map(.failures) | add)") | join(", "))\n",
+      "| median | \($sides | join(" | ")) | \($pairs | map("\(.[0])/\(.[1])") | join(" | ")) |",
+      "|---|\($sides | map("---|") | join(""))\($pairs | map("---|") | join(""))",
+      (rows[] as [$name, $k, $n]
+        | ($sides | map(. as $s | {key: $s, value: ($by[$s] | med(.[$k]))}) | from_entries) as $m
+        | "| \($name) | \($sides | map($m[.] | r($n)) | join(" | ")) | \($pairs | map(ratio($m[.[0]]; $m[.[1]])) | join(" | ")) |"),
+      "")
+  | .[]' "$RUNS_FILE" | tee -a "$OUT/summary.md"
+
 log "load at the end: $(cut -d' ' -f1-3 /proc/loadavg); raw runs in $RUNS_FILE"
 
 if [[ "${BENCH_KEEP_TOPICS:-0}" != 1 && "$SMALL_TOPICS" == 1 ]]; then
   KAFKA_INSTANCE="$MAIN_INSTANCE" scripts/kafka.sh run-class org.apache.kafka.tools.TopicCommand --bootstrap-server "127.0.0.1:$PORT" \
     --delete --topic "bench-.*-$STAMP" >/dev/null 2>&1 || log "could not delete the bench topics (bench-*-$STAMP)"
+fi
+if [[ "$OWN_JSON_FILE" == 1 && "${BENCH_KEEP_INPUT:-0}" != 1 ]]; then
+  rm -f "$JSON_FILE"
 fi

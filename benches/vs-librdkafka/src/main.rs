@@ -9,7 +9,24 @@
 //!               [--seed N] [--rate EVENTS_PER_S] [--message-timeout-ms MS]
 //! vs-librdkafka sizes [--events N] [--users N] [--seed N]
 //! vs-librdkafka proxy --listen PORT --upstream H:P [--delay-ms MS]
+//! vs-librdkafka gen-json --out FILE [--events N] [--users N] [--seed N]
+//! vs-librdkafka <librdkafka-json|krafka-json> --topic T --input FILE|- [--broker H:P]
+//!               [--events EXPECTED] [--message-timeout-ms MS]
+//! vs-librdkafka wait-topic --topic T [--broker H:P]
 //! ```
+//!
+//! `wait-topic` returns once the topic's partitions are in the broker's metadata (as
+//! librdkafka sees it), so that a whole-process measurement does not include the wait.
+//!
+//! `gen-json` writes the generator's events as JSON lines in the protobuf JSON mapping
+//! (`json_lines::write_event_json`, what `kafka-producer produce --input` reads and
+//! `consume` writes), one per line. `librdkafka-json` and `krafka-json` are the peers of
+//! `kafka-producer produce --input FILE` (and `--input -`, from a pipe): they read that
+//! file (or stdin), parse each line with serde_json into a `#[derive(Deserialize)]` struct,
+//! build the prost `UserEvent` from it, encode it and send it keyed by user_id with the
+//! same settings as their in-memory modes, as a user of those clients would write it. The
+//! clock runs from the first line read to the last delivery report; `--events` is only
+//! the expected count (it sizes the latency array).
 //!
 //! `proxy` runs until killed: a TCP proxy that forwards every byte, each direction, after
 //! `--delay-ms` (a link with twice that round trip); scripts/bench.sh puts it in front of
@@ -59,8 +76,9 @@ const REPORT_CHUNK: usize = 32;
 /// send in the same bursts of about one millisecond's worth of events.
 const PACER_SLACK: Duration = Duration::from_millis(1);
 
-/// How long a freshly created topic may take to appear in the metadata.
-const TOPIC_WAIT: Duration = Duration::from_secs(15);
+/// How long a freshly created topic may take to appear in the metadata (a busy broker
+/// holding thousands of partitions has taken more than 15 s).
+const TOPIC_WAIT: Duration = Duration::from_secs(60);
 
 /// How long to wait for the last delivery reports, beyond the message timeout, before
 /// calling the run failed.
@@ -85,6 +103,10 @@ enum Mode {
     Krafka,
     Sizes,
     Proxy,
+    GenJson,
+    LibrdkafkaJson,
+    KrafkaJson,
+    WaitTopic,
 }
 
 #[derive(Debug, Clone)]
@@ -102,11 +124,14 @@ struct Args {
     listen: u16,
     upstream: String,
     delay: Duration,
+    /// `gen-json`: the file to write; the JSON modes: the file to read, `-` for stdin.
+    input: String,
+    out: String,
 }
 
 fn usage() -> ! {
     eprintln!(
-        "usage: vs-librdkafka <ours|librdkafka|krafka> --topic T [--broker H:P] [--events N] [--users N] [--seed N] [--rate EVENTS_PER_S] [--message-timeout-ms MS]\n       vs-librdkafka sizes [--events N] [--users N] [--seed N]\n       vs-librdkafka proxy --listen PORT --upstream H:P [--delay-ms MS]"
+        "usage: vs-librdkafka <ours|librdkafka|krafka> --topic T [--broker H:P] [--events N] [--users N] [--seed N] [--rate EVENTS_PER_S] [--message-timeout-ms MS]\n       vs-librdkafka sizes [--events N] [--users N] [--seed N]\n       vs-librdkafka proxy --listen PORT --upstream H:P [--delay-ms MS]\n       vs-librdkafka gen-json --out FILE [--events N] [--users N] [--seed N]\n       vs-librdkafka <librdkafka-json|krafka-json> --topic T --input FILE|- [--broker H:P] [--events EXPECTED] [--message-timeout-ms MS]"
     );
     std::process::exit(2);
 }
@@ -119,6 +144,10 @@ fn parse_args() -> Args {
         Some("krafka") => Mode::Krafka,
         Some("sizes") => Mode::Sizes,
         Some("proxy") => Mode::Proxy,
+        Some("gen-json") => Mode::GenJson,
+        Some("librdkafka-json") => Mode::LibrdkafkaJson,
+        Some("krafka-json") => Mode::KrafkaJson,
+        Some("wait-topic") => Mode::WaitTopic,
         _ => usage(),
     };
     let mut args = Args {
@@ -133,6 +162,8 @@ fn parse_args() -> Args {
         listen: 0,
         upstream: String::new(),
         delay: Duration::from_millis(5),
+        input: String::new(),
+        out: String::new(),
     };
     while let Some(flag) = it.next() {
         let value = it.next().unwrap_or_else(|| usage());
@@ -162,6 +193,8 @@ fn parse_args() -> Args {
             }
             "--listen" => args.listen = value.parse().unwrap_or_else(|_| bad("a port")),
             "--upstream" => args.upstream = value,
+            "--input" => args.input = value,
+            "--out" => args.out = value,
             "--delay-ms" => {
                 args.delay =
                     Duration::from_millis(value.parse().unwrap_or_else(|_| bad("milliseconds")))
@@ -173,6 +206,9 @@ fn parse_args() -> Args {
         Mode::Sizes => {}
         Mode::Proxy if args.listen == 0 || args.upstream.is_empty() => usage(),
         Mode::Proxy => {}
+        Mode::GenJson if args.out.is_empty() => usage(),
+        Mode::GenJson => {}
+        Mode::LibrdkafkaJson | Mode::KrafkaJson if args.input.is_empty() => usage(),
         _ if args.topic.is_empty() => usage(),
         _ => {}
     }
@@ -329,6 +365,8 @@ struct RunResult {
     /// The most TCP sockets the process held at once while the clock ran.
     max_sockets: usize,
     extra: String,
+    /// The JSON modes: events read (the run's event count) and their value + key bytes.
+    events_read: Option<(usize, u64)>,
 }
 
 /// Counts the process's TCP sockets every `SOCKET_SAMPLE_EVERY` on a thread of its own,
@@ -401,8 +439,25 @@ fn main() {
     if args.mode == Mode::Proxy {
         proxy::run(&args);
     }
+    if args.mode == Mode::WaitTopic {
+        let (_, partitions, _) = librdkafka::producer(&args, &Arc::new(Latencies::new(0)));
+        println!("{{\"topic\":\"{}\",\"partitions\":{partitions}}}", args.topic);
+        return;
+    }
+    if args.mode == Mode::GenJson {
+        json_input::generate_file(&args);
+        return;
+    }
+    let json_mode = matches!(args.mode, Mode::LibrdkafkaJson | Mode::KrafkaJson);
     let generate_start = Instant::now();
-    let workload = generate(&args);
+    let workload = if json_mode {
+        Workload {
+            events: Vec::new(),
+            payload_bytes: 0,
+        }
+    } else {
+        generate(&args)
+    };
     let generate_s = generate_start.elapsed().as_secs_f64();
     let rss_after_generate_mb = proc_status_mb("VmRSS:");
     if args.mode == Mode::Sizes {
@@ -418,9 +473,16 @@ fn main() {
         Mode::Ours => run_ours(&args, &workload, &latencies),
         Mode::Librdkafka => run_librdkafka(&args, &workload, &latencies),
         Mode::Krafka => run_krafka(&args, &workload, &latencies),
-        Mode::Sizes | Mode::Proxy => unreachable!("handled above"),
+        Mode::LibrdkafkaJson => json_input::run_librdkafka(&args, &latencies),
+        Mode::KrafkaJson => json_input::run_krafka(&args, &latencies),
+        Mode::Sizes | Mode::Proxy | Mode::GenJson | Mode::WaitTopic => {
+            unreachable!("handled above")
+        }
     };
     let phase_end_s = monotonic_s();
+    let (events, payload_bytes) = result
+        .events_read
+        .unwrap_or((args.events, workload.payload_bytes));
 
     let secs = result.wall.as_secs_f64().max(1e-9);
     let reported = latencies.reported();
@@ -435,28 +497,30 @@ fn main() {
             "\"ack_p50_ms\":{:.3},\"ack_p99_ms\":{:.3},\"send_cpu_s\":{:.3},\"send_cpu_s_per_m\":{:.3},",
             "\"generate_s\":{:.3},\"rss_after_generate_mb\":{:.1},\"peak_rss_mb\":{:.1},",
             "\"peak_rss_above_events_mb\":{:.1},\"message_timeout_ms\":{},\"max_sockets\":{},",
-            "\"phase_monotonic_s\":[{:.6},{:.6}]{}}}"
+            "\"phase_monotonic_s\":[{:.6},{:.6}],\"input\":\"{}\"{}}}"
         ),
         match args.mode {
             Mode::Ours => "ours",
-            Mode::Librdkafka => "librdkafka",
-            Mode::Krafka => "krafka",
-            Mode::Sizes | Mode::Proxy => unreachable!("handled above"),
+            Mode::Librdkafka | Mode::LibrdkafkaJson => "librdkafka",
+            Mode::Krafka | Mode::KrafkaJson => "krafka",
+            Mode::Sizes | Mode::Proxy | Mode::GenJson | Mode::WaitTopic => {
+                unreachable!("handled above")
+            }
         },
         ALLOCATOR_NAME,
         args.topic,
-        args.events,
+        events,
         delivered,
         failures,
-        args.events - reported.min(args.events),
+        events - reported.min(events),
         args.rate.map_or("null".to_string(), |r| format!("{r}")),
         secs,
         delivered as f64 / secs,
-        workload.payload_bytes as f64 / secs / 1e6,
+        payload_bytes as f64 / secs / 1e6,
         p50,
         p99,
         result.cpu.as_secs_f64(),
-        result.cpu.as_secs_f64() / (args.events.max(1) as f64 / 1e6),
+        result.cpu.as_secs_f64() / (events.max(1) as f64 / 1e6),
         generate_s,
         rss_after_generate_mb,
         peak_rss_mb,
@@ -465,9 +529,14 @@ fn main() {
         result.max_sockets,
         phase_start_s,
         phase_end_s,
+        match args.input.as_str() {
+            "" => "memory",
+            "-" => "stdin",
+            _ => "file",
+        },
         result.extra,
     );
-    if failures > 0 || reported < args.events {
+    if failures > 0 || reported < events {
         std::process::exit(1);
     }
 }
@@ -649,6 +718,7 @@ fn run_ours(args: &Args, workload: &Workload, latencies: &Arc<Latencies>) -> Run
             wall,
             cpu,
             max_sockets,
+            events_read: None,
             extra: format!(
                 ",\"partitions\":{partitions},\"collectors\":\"{}\",\"batches\":{},\"records_per_batch\":{:.1},\"retries\":{},\"epoch_bumps\":{},\"timed_out_queued\":{},\"timed_out_in_flight\":{},\"engine_ack_p50_ms\":{:.3},\"engine_ack_p99_ms\":{:.3},\"request_timeout_ms\":{request_timeout_ms},\"buffer_max_records\":{buffer_max_records}",
                 if shared { "shared" } else { "own-thread" },
@@ -679,39 +749,8 @@ fn run_krafka(args: &Args, workload: &Workload, latencies: &Arc<Latencies>) -> R
         .expect("tokio runtime starts");
     let collector_runtime = collector_runtime();
     runtime.block_on(async {
-        use krafka::producer::Acks;
-        use krafka::{Compression, Kafka, Record};
-        let kafka = Kafka::builder(args.broker.clone())
-            .client_id("vs-librdkafka-krafka")
-            .request_timeout(KRAFKA_REQUEST_TIMEOUT)
-            .connect_timeout(KRAFKA_REQUEST_TIMEOUT)
-            .connect()
-            .await
-            .unwrap_or_else(|e| panic!("cannot connect krafka: {e}"));
-        let producer = kafka
-            .producer()
-            .acks(Acks::All)
-            .compression(Compression::Zstd)
-            .linger(Duration::from_millis(5))
-            .batch_size(1_000_000)
-            .delivery_timeout(args.message_timeout)
-            .buffer_memory(1 << 30)
-            // Its built-in partitioner is murmur2 of the key, as ours and librdkafka's
-            // murmur2_random; idempotence and 5 in flight per broker are its defaults.
-            .build()
-            .await
-            .unwrap_or_else(|e| panic!("cannot create the krafka producer: {e}"));
-        // Learn the topic before the clock starts, as Producer::connect does. A topic
-        // created a moment ago may not be in the broker's metadata yet.
-        let deadline = Instant::now() + TOPIC_WAIT;
-        let partitions = loop {
-            match producer.partitions_for(&args.topic).await {
-                Ok(p) if !p.is_empty() => break p.len(),
-                Ok(_) if Instant::now() >= deadline => panic!("topic {} has no partitions", args.topic),
-                Err(e) if Instant::now() >= deadline => panic!("cannot read metadata: {e}"),
-                _ => tokio::time::sleep(Duration::from_millis(100)).await,
-            }
-        };
+        use krafka::Record;
+        let (producer, partitions) = krafka_producer(args).await;
         let mut collectors = Collectors::start(partitions, collector_runtime.handle(), latencies);
 
         let sockets = SocketSampler::start();
@@ -747,6 +786,7 @@ fn run_krafka(args: &Args, workload: &Workload, latencies: &Arc<Latencies>) -> R
             wall,
             cpu,
             max_sockets,
+            events_read: None,
             extra: format!(
                 ",\"partitions\":{partitions},\"batches\":{},\"records_per_batch\":{:.1},\"retries\":{},\"batch_errors\":{},\"krafka_version\":\"0.28.1\"",
                 m.producer.batches_sent,
@@ -758,6 +798,45 @@ fn run_krafka(args: &Args, workload: &Workload, latencies: &Arc<Latencies>) -> R
     })
 }
 
+/// krafka's producer with the settings of every krafka run (see `run_krafka`), once it
+/// knows the topic, and the topic's partition count.
+async fn krafka_producer(args: &Args) -> (krafka::producer::Producer, usize) {
+    use krafka::producer::Acks;
+    use krafka::{Compression, Kafka};
+    let kafka = Kafka::builder(args.broker.clone())
+        .client_id("vs-librdkafka-krafka")
+        .request_timeout(KRAFKA_REQUEST_TIMEOUT)
+        .connect_timeout(KRAFKA_REQUEST_TIMEOUT)
+        .connect()
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect krafka: {e}"));
+    let producer = kafka
+        .producer()
+        .acks(Acks::All)
+        .compression(Compression::Zstd)
+        .linger(Duration::from_millis(5))
+        .batch_size(1_000_000)
+        .delivery_timeout(args.message_timeout)
+        .buffer_memory(1 << 30)
+        // Its built-in partitioner is murmur2 of the key, as ours and librdkafka's
+        // murmur2_random; idempotence and 5 in flight per broker are its defaults.
+        .build()
+        .await
+        .unwrap_or_else(|e| panic!("cannot create the krafka producer: {e}"));
+    // Learn the topic before the clock starts, as Producer::connect does. A topic
+    // created a moment ago may not be in the broker's metadata yet.
+    let deadline = Instant::now() + TOPIC_WAIT;
+    let partitions = loop {
+        match producer.partitions_for(&args.topic).await {
+            Ok(p) if !p.is_empty() => break p.len(),
+            Ok(_) if Instant::now() >= deadline => panic!("topic {} has no partitions", args.topic),
+            Err(e) if Instant::now() >= deadline => panic!("cannot read metadata: {e}"),
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    };
+    (producer, partitions)
+}
+
 // ---------------------------------------------------------------------------------------
 // librdkafka: rdkafka::producer::ThreadedProducer (a BaseProducer plus a thread that polls
 // for delivery reports), with the original producer's settings.
@@ -766,7 +845,7 @@ fn run_krafka(args: &Args, workload: &Workload, latencies: &Arc<Latencies>) -> R
 mod librdkafka {
     use super::*;
     use rdkafka::ClientContext;
-    use rdkafka::producer::{DeliveryResult, ProducerContext};
+    use rdkafka::producer::{DeliveryResult, ProducerContext, ThreadedProducer};
 
     /// Records each delivery report; the opaque carries the send time in nanoseconds
     /// since `epoch`, so nothing is allocated per message.
@@ -786,55 +865,66 @@ mod librdkafka {
             self.latencies.record(latency, result.is_ok());
         }
     }
+
+    /// The producer of every librdkafka run, with the original producer's settings, once
+    /// it knows the topic; the topic's partition count; the epoch of the reports' opaques.
+    pub fn producer(
+        args: &Args,
+        latencies: &Arc<Latencies>,
+    ) -> (ThreadedProducer<Context>, usize, Instant) {
+        use rdkafka::config::ClientConfig;
+        use rdkafka::producer::Producer;
+        let epoch = Instant::now();
+        let context = Context {
+            epoch,
+            latencies: Arc::clone(latencies),
+        };
+        let producer: ThreadedProducer<Context> = ClientConfig::new()
+            .set("bootstrap.servers", &args.broker)
+            // The original producer's settings ...
+            .set("compression.type", "zstd")
+            .set("batch.num.messages", "10000")
+            .set("message.timeout.ms", args.message_timeout.as_millis().to_string())
+            .set("queue.buffering.max.kbytes", "1048576")
+            .set("queue.buffering.max.messages", "100000")
+            // ... plus what ours does by default: linger 5 ms (librdkafka's default too),
+            // acks=all, and the Java client's murmur2 partitioner.
+            .set("linger.ms", "5")
+            .set("acks", "all")
+            .set("partitioner", "murmur2_random")
+            .create_with_context(context)
+            .unwrap_or_else(|e| panic!("cannot create the librdkafka producer: {e}"));
+        // Connect and learn the topic before the clock starts, as Producer::connect does.
+        // A topic created a moment ago may not be in the broker's metadata yet.
+        let deadline = Instant::now() + TOPIC_WAIT;
+        let partitions = loop {
+            let found = producer
+                .client()
+                .fetch_metadata(Some(&args.topic), Duration::from_secs(10))
+                .map_err(|e| e.to_string())
+                .and_then(|m| match m.topics().first() {
+                    Some(t) if t.error().is_none() && !t.partitions().is_empty() => {
+                        Ok(t.partitions().len())
+                    }
+                    _ => Err(format!("topic {} has no partitions yet", args.topic)),
+                });
+            match found {
+                Ok(n) => break n,
+                Err(e) if Instant::now() >= deadline => panic!("cannot read metadata: {e}"),
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        };
+        (producer, partitions, epoch)
+    }
 }
 
 fn run_librdkafka(args: &Args, workload: &Workload, latencies: &Arc<Latencies>) -> RunResult {
     use prost::Message;
-    use rdkafka::config::ClientConfig;
     use rdkafka::error::{KafkaError, RDKafkaErrorCode};
     use rdkafka::message::{Header, OwnedHeaders};
-    use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
+    use rdkafka::producer::{BaseRecord, Producer};
 
-    let epoch = Instant::now();
-    let context = librdkafka::Context {
-        epoch,
-        latencies: Arc::clone(latencies),
-    };
-    let producer: ThreadedProducer<librdkafka::Context> = ClientConfig::new()
-        .set("bootstrap.servers", &args.broker)
-        // The original producer's settings ...
-        .set("compression.type", "zstd")
-        .set("batch.num.messages", "10000")
-        .set("message.timeout.ms", args.message_timeout.as_millis().to_string())
-        .set("queue.buffering.max.kbytes", "1048576")
-        .set("queue.buffering.max.messages", "100000")
-        // ... plus what ours does by default: linger 5 ms (librdkafka's default too),
-        // acks=all, and the Java client's murmur2 partitioner.
-        .set("linger.ms", "5")
-        .set("acks", "all")
-        .set("partitioner", "murmur2_random")
-        .create_with_context(context)
-        .unwrap_or_else(|e| panic!("cannot create the librdkafka producer: {e}"));
-    // Connect and learn the topic before the clock starts, as Producer::connect does.
-    // A topic created a moment ago may not be in the broker's metadata yet.
-    let deadline = Instant::now() + TOPIC_WAIT;
-    let partitions = loop {
-        let found = producer
-            .client()
-            .fetch_metadata(Some(&args.topic), Duration::from_secs(10))
-            .map_err(|e| e.to_string())
-            .and_then(|m| match m.topics().first() {
-                Some(t) if t.error().is_none() && !t.partitions().is_empty() => {
-                    Ok(t.partitions().len())
-                }
-                _ => Err(format!("topic {} has no partitions yet", args.topic)),
-            });
-        match found {
-            Ok(n) => break n,
-            Err(e) if Instant::now() >= deadline => panic!("cannot read metadata: {e}"),
-            Err(_) => std::thread::sleep(Duration::from_millis(100)),
-        }
-    };
+    let (producer, partitions, epoch) = librdkafka::producer(args, latencies);
 
     let sockets = SocketSampler::start();
     let cpu_start = cpu_time();
@@ -886,9 +976,291 @@ fn run_librdkafka(args: &Args, workload: &Workload, latencies: &Arc<Latencies>) 
         wall,
         cpu,
         max_sockets,
+        events_read: None,
         extra: format!(
             ",\"partitions\":{partitions},\"queue_full_retries\":{queue_full},\"librdkafka_version\":\"{version}\",\"librdkafka_version_hex\":\"{version_n:#x}\""
         ),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// JSON lines: the file `kafka-producer produce --input` reads, and the peers reading it as
+// their users would (serde_json into a derived struct, prost, send).
+// ---------------------------------------------------------------------------------------
+
+mod json_input {
+    use super::*;
+    use kafka_producer::event::{EventType, UserEventData};
+    use serde::Deserialize;
+    use std::collections::BTreeMap;
+
+    /// Bytes read from the input at a time: as `kafka-producer produce --input` reads
+    /// (`json_lines::READ_BYTES`).
+    const READ_BYTES: usize = kafka_producer::json_lines::READ_BYTES;
+
+    /// A line as the protobuf JSON mapping writes it (`eventId`, `userId`, 64-bit integers
+    /// as decimal strings, enums by name): what a user of another client would declare.
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct JsonEvent {
+        #[serde(default)]
+        event_id: String,
+        #[serde(default, deserialize_with = "int64")]
+        timestamp: i64,
+        #[serde(default)]
+        user_id: String,
+        #[serde(default)]
+        event_type: Option<String>,
+        #[serde(default)]
+        data: Option<JsonEventData>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    struct JsonEventData {
+        #[serde(default)]
+        email: Option<String>,
+        #[serde(default)]
+        username: Option<String>,
+        #[serde(default)]
+        metadata: BTreeMap<String, String>,
+    }
+
+    /// An int64 as the mapping writes it (a decimal string) or as a number.
+    fn int64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = i64;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an int64 as a number or a decimal string")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<i64, E> {
+                Ok(v)
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<i64, E> {
+                i64::try_from(v).map_err(E::custom)
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<i64, E> {
+                v.parse().map_err(E::custom)
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+
+    /// One line into the event it stands for; panics on a bad line (the file is ours).
+    fn parse(line: &str) -> UserEvent {
+        let json: JsonEvent = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("bad JSON line {line:?}: {e}"));
+        let event_type = match json.event_type.as_deref() {
+            None => EventType::Unknown,
+            Some(name) => EventType::from_str_name(name)
+                .unwrap_or_else(|| panic!("unknown eventType {name:?}")),
+        };
+        UserEvent {
+            event_id: json.event_id,
+            timestamp: json.timestamp,
+            user_id: json.user_id,
+            event_type: event_type as i32,
+            data: json.data.map(|d| UserEventData {
+                email: d.email,
+                username: d.username,
+                metadata: d.metadata,
+            }),
+        }
+    }
+
+    /// `gen-json`: `--events` generator events as JSON lines into `--out`, with
+    /// timestamps as the in-memory modes give them (about 1,000 per millisecond from now).
+    pub fn generate_file(args: &Args) {
+        use std::io::Write;
+        let base_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock after 1970")
+            .as_millis() as i64;
+        let file = std::fs::File::create(&args.out)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", args.out));
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+        let mut generator = Generator::new(args.seed, args.users);
+        let mut line = Vec::with_capacity(512);
+        let mut bytes = 0u64;
+        for i in 0..args.events {
+            let event = generator.next_event(base_ms + (i / 1000) as i64);
+            line.clear();
+            kafka_producer::json_lines::write_event_json(&event, &mut line)
+                .unwrap_or_else(|e| panic!("event {i}: {e}"));
+            line.push(b'\n');
+            out.write_all(&line).expect("write the JSON lines");
+            bytes += line.len() as u64;
+        }
+        out.flush().expect("write the JSON lines");
+        println!(
+            "{{\"mode\":\"gen-json\",\"out\":\"{}\",\"events\":{},\"bytes\":{bytes},\"bytes_per_line\":{:.1}}}",
+            args.out,
+            args.events,
+            bytes as f64 / args.events.max(1) as f64
+        );
+    }
+
+    /// The input as buffered lines: the file, or stdin for `-`.
+    fn open_sync(args: &Args) -> Box<dyn std::io::BufRead> {
+        if args.input == "-" {
+            Box::new(std::io::BufReader::with_capacity(READ_BYTES, std::io::stdin().lock()))
+        } else {
+            let file = std::fs::File::open(&args.input)
+                .unwrap_or_else(|e| panic!("cannot open {}: {e}", args.input));
+            Box::new(std::io::BufReader::with_capacity(READ_BYTES, file))
+        }
+    }
+
+    /// librdkafka reading JSON lines: the same producer and send loop as `run_librdkafka`,
+    /// each event parsed from its line first.
+    pub fn run_librdkafka(args: &Args, latencies: &Arc<Latencies>) -> RunResult {
+        use prost::Message;
+        use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+        use rdkafka::message::{Header, OwnedHeaders};
+        use rdkafka::producer::{BaseRecord, Producer};
+
+        let (producer, partitions, epoch) = librdkafka::producer(args, latencies);
+        let sockets = SocketSampler::start();
+        let cpu_start = cpu_time();
+        let start = Instant::now();
+        let mut input = open_sync(args);
+        let mut line = String::with_capacity(1024);
+        let (mut events, mut payload_bytes, mut queue_full) = (0usize, 0u64, 0u64);
+        loop {
+            line.clear();
+            let n = input.read_line(&mut line).expect("read the input");
+            if n == 0 {
+                break;
+            }
+            if line.trim().is_empty() {
+                continue;
+            }
+            let event = parse(&line);
+            let value = event.encode_to_vec();
+            payload_bytes += (value.len() + event.user_id.len()) as u64;
+            let headers = OwnedHeaders::new_with_capacity(1).insert(Header {
+                key: EVENT_TYPE_HEADER,
+                value: Some(event_type_name(&event)),
+            });
+            let mut record = BaseRecord::with_opaque_to(&args.topic, 0usize)
+                .key(event.user_id.as_str())
+                .payload(value.as_slice())
+                .timestamp(event.timestamp)
+                .headers(headers);
+            loop {
+                record.delivery_opaque = epoch.elapsed().as_nanos() as usize;
+                match producer.send(record) {
+                    Ok(()) => break,
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                        queue_full += 1;
+                        record = back;
+                        producer.poll(Duration::from_millis(1));
+                    }
+                    Err((e, _)) => panic!("send failed: {e}"),
+                }
+            }
+            events += 1;
+        }
+        let deadline = Instant::now() + args.message_timeout + DRAIN_SLACK;
+        while latencies.reported() < events {
+            assert!(
+                Instant::now() < deadline,
+                "every report arrives within the drain timeout"
+            );
+            producer.poll(Duration::from_millis(1));
+        }
+        let wall = start.elapsed();
+        let cpu = cpu_time() - cpu_start;
+        let max_sockets = sockets.finish();
+        let _ = producer.flush(Duration::from_secs(10));
+        let (_, version) = rdkafka::util::get_rdkafka_version();
+        RunResult {
+            wall,
+            cpu,
+            max_sockets,
+            events_read: Some((events, payload_bytes)),
+            extra: format!(
+                ",\"partitions\":{partitions},\"queue_full_retries\":{queue_full},\"librdkafka_version\":\"{version}\""
+            ),
+        }
+    }
+
+    /// krafka reading JSON lines with tokio's buffered reader (`tokio::fs::File` or
+    /// `tokio::io::stdin()`), as an async program reads: the same producer, record and
+    /// report collectors as `run_krafka`.
+    pub fn run_krafka(args: &Args, latencies: &Arc<Latencies>) -> RunResult {
+        use prost::Message;
+        use tokio::io::AsyncBufReadExt;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime starts");
+        let collector_runtime = collector_runtime();
+        runtime.block_on(async {
+            use krafka::Record;
+            let (producer, partitions) = krafka_producer(args).await;
+            let mut collectors =
+                Collectors::start(partitions, collector_runtime.handle(), latencies);
+            let sockets = SocketSampler::start();
+            let cpu_start = cpu_time();
+            let start = Instant::now();
+            let mut input: Box<dyn tokio::io::AsyncBufRead + Unpin> = if args.input == "-" {
+                Box::new(tokio::io::BufReader::with_capacity(READ_BYTES, tokio::io::stdin()))
+            } else {
+                let file = tokio::fs::File::open(&args.input)
+                    .await
+                    .unwrap_or_else(|e| panic!("cannot open {}: {e}", args.input));
+                Box::new(tokio::io::BufReader::with_capacity(READ_BYTES, file))
+            };
+            let mut line = String::with_capacity(1024);
+            let (mut events, mut payload_bytes) = (0usize, 0u64);
+            loop {
+                line.clear();
+                let n = input.read_line(&mut line).await.expect("read the input");
+                if n == 0 {
+                    break;
+                }
+                if line.trim().is_empty() {
+                    continue;
+                }
+                let event = parse(&line);
+                let value = event.encode_to_vec();
+                payload_bytes += (value.len() + event.user_id.len()) as u64;
+                let record = Record::new(args.topic.as_str(), value)
+                    .key(event.user_id.clone())
+                    .header(EVENT_TYPE_HEADER, event_type_name(&event))
+                    .timestamp(event.timestamp);
+                let report = producer
+                    .enqueue(record)
+                    .await
+                    .unwrap_or_else(|e| panic!("send failed: {e}"));
+                let accepted_at = Instant::now();
+                let p = report.partition() as usize;
+                collectors.push(p, accepted_at, report);
+                events += 1;
+            }
+            collectors
+                .finish(args.message_timeout + DRAIN_SLACK)
+                .await;
+            let wall = start.elapsed();
+            let cpu = cpu_time() - cpu_start;
+            let max_sockets = sockets.finish();
+            let m = producer.metrics();
+            let _ = producer.close().await;
+            RunResult {
+                wall,
+                cpu,
+                max_sockets,
+                events_read: Some((events, payload_bytes)),
+                extra: format!(
+                    ",\"partitions\":{partitions},\"batches\":{},\"records_per_batch\":{:.1},\"retries\":{},\"batch_errors\":{},\"krafka_version\":\"0.28.1\"",
+                    m.producer.batches_sent,
+                    m.producer.records_sent as f64 / m.producer.batches_sent.max(1) as f64,
+                    m.producer.retries,
+                    m.producer.errors,
+                ),
+            }
+        })
     }
 }
 
