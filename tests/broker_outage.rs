@@ -6,7 +6,7 @@
 mod common;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::fault::OwnedBroker;
 use kafka_producer::generator::Generator;
@@ -49,27 +49,23 @@ async fn outages_resolve_every_event_and_backpressure_holds_until_the_broker_ret
         .await
         .unwrap();
 
-    // 1. Broker killed: every accepted event resolves as timed out within timeout + 1 s.
+    // 1. Broker killed: every accepted event resolves as timed out. (That it comes at
+    // the message timeout, not later, is checked exactly on a paused clock in
+    // engine_timing.rs; a wall-clock bound here would measure the machine's load.)
     let topic = common::unique_topic("outage-kill");
     common::create_topic(&client, &topic, 3).await;
     let mut config = common::config_for(&topic);
     config.connection.brokers = vec![address()];
-    let timeout = config.message_timeout; // the default, 5 s
     let producer = Producer::connect(config).await.unwrap();
     broker.kill9().await;
     let mut generator = Generator::new(1, 1000);
     let mut reports = Vec::new();
     for i in 0..3000 {
         let event = generator.next_event(1_700_000_000_000 + i);
-        reports.push((Instant::now(), producer.send(&event).await.unwrap()));
+        reports.push(producer.send(&event).await.unwrap());
     }
-    for (accepted_at, report) in reports {
+    for report in reports {
         let outcome = report.await;
-        let waited = accepted_at.elapsed();
-        assert!(
-            waited <= timeout + Duration::from_secs(1),
-            "report after {waited:?}"
-        );
         match outcome {
             Err(DeliveryError::TimedOutInFlight { .. } | DeliveryError::TimedOutQueued { .. }) => {}
             other => panic!("expected a timeout with the broker dead, got {other:?}"),
