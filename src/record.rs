@@ -4,7 +4,6 @@
 //! value = protobuf bytes, key = `user_id`, one header `event-type` = the enum name,
 //! timestamp = the event's `timestamp` (ms). Existing consumers depend on this shape.
 
-use chrono::{DateTime, TimeZone, Utc};
 use prost::Message;
 
 use crate::event::{EventType, UserEvent};
@@ -55,14 +54,6 @@ impl EncodedEvent {
             + EVENT_TYPE_HEADER.len()
             + self.event_type.len()
     }
-}
-
-/// Milliseconds since the epoch as a chrono time; out-of-range values clamp to the epoch
-/// rather than panic.
-pub fn timestamp_from_millis(ms: i64) -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(ms)
-        .single()
-        .unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
 }
 
 #[cfg(test)]

@@ -27,7 +27,7 @@ async fn zstd_records_produced_through_rskafka_read_back_unchanged() {
                 key: Some(format!("key-{partition}-{i}").into_bytes()),
                 value: Some(format!("value-{partition}-{i}").into_bytes()),
                 headers: BTreeMap::from([("event-type".to_string(), b"USER_LOGIN".to_vec())]),
-                timestamp: kafka_producer::record::timestamp_from_millis(1_700_000_000_000 + i),
+                timestamp: common::timestamp_from_millis(1_700_000_000_000 + i),
             })
             .collect();
         let offsets = pc
@@ -48,7 +48,7 @@ async fn zstd_records_produced_through_rskafka_read_back_unchanged() {
                     key: r.key,
                     value: r.value,
                     headers: r.headers,
-                    timestamp: kafka_producer::record::timestamp_from_millis(r.timestamp_ms),
+                    timestamp: common::timestamp_from_millis(r.timestamp_ms),
                 },
             )
         })

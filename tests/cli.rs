@@ -690,7 +690,7 @@ async fn verify_fails_on_a_count_other_than_expected_and_consume_on_a_record_tha
         key: None,
         value: Some(vec![0x0f, 0xff, 0xff]),
         headers: Default::default(),
-        timestamp: kafka_producer::record::timestamp_from_millis(1_700_000_000_000),
+        timestamp: common::timestamp_from_millis(1_700_000_000_000),
     };
     partition
         .produce(

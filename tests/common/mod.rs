@@ -12,6 +12,11 @@ use kafka_producer::config::ConnectionConfig;
 use kafka_producer::{ProducerConfig, connect};
 use rskafka::client::Client;
 
+/// Milliseconds since the epoch as the chrono time rskafka's records carry.
+pub fn timestamp_from_millis(ms: i64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp_millis(ms).expect("a timestamp in chrono's range")
+}
+
 /// The broker the tests talk to.
 pub fn broker() -> String {
     std::env::var("KAFKA_BROKER").unwrap_or_else(|_| "localhost:9092".to_string())
