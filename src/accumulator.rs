@@ -7,8 +7,9 @@
 //! allocations are freed at once, and a batch is compressed when it closes, so batches
 //! waiting for their turn hold only compressed bytes.
 //!
-//! Pure data and computation on instants passed in: no I/O, no clock, so every rule is
-//! unit-tested exactly.
+//! Pure data and computation on instants passed in: no I/O, no clock. Its rules (the
+//! caps, linger, expiry) are checked exactly through the producer on a paused clock in
+//! `tests/engine_timing.rs`.
 
 use std::collections::VecDeque;
 use std::time::Duration;

@@ -265,7 +265,12 @@ mod tests {
         for codec in CompressionCodec::ALL {
             let mut builder = BatchBuilder::new();
             for round in 0..2 {
-                let events: Vec<_> = (0..50).map(|n| event(50 - n + round)).collect();
+                // Timestamps rise then fall, so the largest is neither first nor last.
+                let events: Vec<_> = (0..50)
+                    .map(|n: i64| event(25 - (n - 25).abs() + round))
+                    .collect();
+                let max = events.iter().map(|e| e.timestamp_ms).max().unwrap();
+                assert!(max > events[0].timestamp_ms && max > events[49].timestamp_ms);
                 for e in &events {
                     builder.push(e);
                 }
@@ -275,7 +280,7 @@ mod tests {
                 let read = RecordBatch::read(&mut std::io::Cursor::new(&batch.bytes)).unwrap();
                 assert_eq!(read.last_offset_delta, 49, "{codec}");
                 assert_eq!(read.first_timestamp, events[0].timestamp_ms, "{codec}");
-                assert_eq!(read.max_timestamp, events[0].timestamp_ms, "{codec}");
+                assert_eq!(read.max_timestamp, max, "{codec}");
                 assert_eq!(read.producer_id, -1, "{codec}");
                 assert_eq!(
                     format!("{:?}", read.compression).to_lowercase(),
