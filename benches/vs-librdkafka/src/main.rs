@@ -411,7 +411,11 @@ fn count_sockets() -> usize {
                 .filter_map(|e| {
                     let target = std::fs::read_link(e.path()).ok()?;
                     let target = target.to_str()?;
-                    target.strip_prefix("socket:[")?.strip_suffix(']')?.parse().ok()
+                    target
+                        .strip_prefix("socket:[")?
+                        .strip_suffix(']')?
+                        .parse()
+                        .ok()
                 })
                 .collect()
         })
@@ -441,7 +445,10 @@ fn main() {
     }
     if args.mode == Mode::WaitTopic {
         let (_, partitions, _) = librdkafka::producer(&args, &Arc::new(Latencies::new(0)));
-        println!("{{\"topic\":\"{}\",\"partitions\":{partitions}}}", args.topic);
+        println!(
+            "{{\"topic\":\"{}\",\"partitions\":{partitions}}}",
+            args.topic
+        );
         return;
     }
     if args.mode == Mode::GenJson {
@@ -884,7 +891,10 @@ mod librdkafka {
             // The original producer's settings ...
             .set("compression.type", "zstd")
             .set("batch.num.messages", "10000")
-            .set("message.timeout.ms", args.message_timeout.as_millis().to_string())
+            .set(
+                "message.timeout.ms",
+                args.message_timeout.as_millis().to_string(),
+            )
             .set("queue.buffering.max.kbytes", "1048576")
             .set("queue.buffering.max.messages", "100000")
             // ... plus what ours does by default: linger 5 ms (librdkafka's default too),
@@ -916,13 +926,73 @@ mod librdkafka {
         };
         (producer, partitions, epoch)
     }
+
+    /// Sends one event's encoded `value`, stamped with its send time; on a full queue,
+    /// serves delivery reports and tries again (counted in `queue_full`).
+    pub fn send(
+        producer: &ThreadedProducer<Context>,
+        topic: &str,
+        event: &UserEvent,
+        value: &[u8],
+        epoch: Instant,
+        queue_full: &mut u64,
+    ) {
+        use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+        use rdkafka::message::{Header, OwnedHeaders};
+        use rdkafka::producer::BaseRecord;
+        let headers = OwnedHeaders::new_with_capacity(1).insert(Header {
+            key: EVENT_TYPE_HEADER,
+            value: Some(event_type_name(event)),
+        });
+        let mut record = BaseRecord::with_opaque_to(topic, 0usize)
+            .key(event.user_id.as_str())
+            .payload(value)
+            .timestamp(event.timestamp)
+            .headers(headers);
+        loop {
+            record.delivery_opaque = epoch.elapsed().as_nanos() as usize;
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    // The poll thread serves delivery reports; help it and retry.
+                    *queue_full += 1;
+                    record = back;
+                    producer.poll(Duration::from_millis(1));
+                }
+                Err((e, _)) => panic!("send failed: {e}"),
+            }
+        }
+    }
+
+    /// Waits for the reports of `events` sends (within the message timeout and the
+    /// drain slack), then flushes: the run's wall and CPU time end at the last report.
+    pub fn finish(
+        producer: &ThreadedProducer<Context>,
+        args: &Args,
+        latencies: &Latencies,
+        events: usize,
+        measured: (Instant, Duration, SocketSampler),
+    ) -> (Duration, Duration, usize) {
+        use rdkafka::producer::Producer;
+        let (start, cpu_start, sockets) = measured;
+        let deadline = Instant::now() + args.message_timeout + DRAIN_SLACK;
+        while latencies.reported() < events {
+            assert!(
+                Instant::now() < deadline,
+                "every report arrives within the drain timeout"
+            );
+            producer.poll(Duration::from_millis(1));
+        }
+        let wall = start.elapsed();
+        let cpu = cpu_time() - cpu_start;
+        let max_sockets = sockets.finish();
+        let _ = producer.flush(Duration::from_secs(10));
+        (wall, cpu, max_sockets)
+    }
 }
 
 fn run_librdkafka(args: &Args, workload: &Workload, latencies: &Arc<Latencies>) -> RunResult {
     use prost::Message;
-    use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-    use rdkafka::message::{Header, OwnedHeaders};
-    use rdkafka::producer::{BaseRecord, Producer};
 
     let (producer, partitions, epoch) = librdkafka::producer(args, latencies);
 
@@ -936,41 +1006,22 @@ fn run_librdkafka(args: &Args, workload: &Workload, latencies: &Arc<Latencies>) 
             std::thread::sleep(delay);
         }
         let value = event.encode_to_vec();
-        let headers = OwnedHeaders::new_with_capacity(1).insert(Header {
-            key: EVENT_TYPE_HEADER,
-            value: Some(event_type_name(event)),
-        });
-        let mut record = BaseRecord::with_opaque_to(&args.topic, 0usize)
-            .key(event.user_id.as_str())
-            .payload(value.as_slice())
-            .timestamp(event.timestamp)
-            .headers(headers);
-        loop {
-            record.delivery_opaque = epoch.elapsed().as_nanos() as usize;
-            match producer.send(record) {
-                Ok(()) => break,
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    // The poll thread serves delivery reports; help it and retry.
-                    queue_full += 1;
-                    record = back;
-                    producer.poll(Duration::from_millis(1));
-                }
-                Err((e, _)) => panic!("send failed: {e}"),
-            }
-        }
-    }
-    let deadline = Instant::now() + args.message_timeout + DRAIN_SLACK;
-    while latencies.reported() < args.events {
-        assert!(
-            Instant::now() < deadline,
-            "every report arrives within the drain timeout"
+        librdkafka::send(
+            &producer,
+            &args.topic,
+            event,
+            &value,
+            epoch,
+            &mut queue_full,
         );
-        producer.poll(Duration::from_millis(1));
     }
-    let wall = start.elapsed();
-    let cpu = cpu_time() - cpu_start;
-    let max_sockets = sockets.finish();
-    let _ = producer.flush(Duration::from_secs(10));
+    let (wall, cpu, max_sockets) = librdkafka::finish(
+        &producer,
+        args,
+        latencies,
+        args.events,
+        (start, cpu_start, sockets),
+    );
     let (version_n, version) = rdkafka::util::get_rdkafka_version();
     RunResult {
         wall,
@@ -1048,8 +1099,8 @@ mod json_input {
 
     /// One line into the event it stands for; panics on a bad line (the file is ours).
     fn parse(line: &str) -> UserEvent {
-        let json: JsonEvent = serde_json::from_str(line)
-            .unwrap_or_else(|e| panic!("bad JSON line {line:?}: {e}"));
+        let json: JsonEvent =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("bad JSON line {line:?}: {e}"));
         let event_type = match json.event_type.as_deref() {
             None => EventType::Unknown,
             Some(name) => EventType::from_str_name(name)
@@ -1103,7 +1154,10 @@ mod json_input {
     /// The input as buffered lines: the file, or stdin for `-`.
     fn open_sync(args: &Args) -> Box<dyn std::io::BufRead> {
         if args.input == "-" {
-            Box::new(std::io::BufReader::with_capacity(READ_BYTES, std::io::stdin().lock()))
+            Box::new(std::io::BufReader::with_capacity(
+                READ_BYTES,
+                std::io::stdin().lock(),
+            ))
         } else {
             let file = std::fs::File::open(&args.input)
                 .unwrap_or_else(|e| panic!("cannot open {}: {e}", args.input));
@@ -1115,9 +1169,6 @@ mod json_input {
     /// each event parsed from its line first.
     pub fn run_librdkafka(args: &Args, latencies: &Arc<Latencies>) -> RunResult {
         use prost::Message;
-        use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-        use rdkafka::message::{Header, OwnedHeaders};
-        use rdkafka::producer::{BaseRecord, Producer};
 
         let (producer, partitions, epoch) = librdkafka::producer(args, latencies);
         let sockets = SocketSampler::start();
@@ -1138,41 +1189,23 @@ mod json_input {
             let event = parse(&line);
             let value = event.encode_to_vec();
             payload_bytes += (value.len() + event.user_id.len()) as u64;
-            let headers = OwnedHeaders::new_with_capacity(1).insert(Header {
-                key: EVENT_TYPE_HEADER,
-                value: Some(event_type_name(&event)),
-            });
-            let mut record = BaseRecord::with_opaque_to(&args.topic, 0usize)
-                .key(event.user_id.as_str())
-                .payload(value.as_slice())
-                .timestamp(event.timestamp)
-                .headers(headers);
-            loop {
-                record.delivery_opaque = epoch.elapsed().as_nanos() as usize;
-                match producer.send(record) {
-                    Ok(()) => break,
-                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                        queue_full += 1;
-                        record = back;
-                        producer.poll(Duration::from_millis(1));
-                    }
-                    Err((e, _)) => panic!("send failed: {e}"),
-                }
-            }
+            librdkafka::send(
+                &producer,
+                &args.topic,
+                &event,
+                &value,
+                epoch,
+                &mut queue_full,
+            );
             events += 1;
         }
-        let deadline = Instant::now() + args.message_timeout + DRAIN_SLACK;
-        while latencies.reported() < events {
-            assert!(
-                Instant::now() < deadline,
-                "every report arrives within the drain timeout"
-            );
-            producer.poll(Duration::from_millis(1));
-        }
-        let wall = start.elapsed();
-        let cpu = cpu_time() - cpu_start;
-        let max_sockets = sockets.finish();
-        let _ = producer.flush(Duration::from_secs(10));
+        let (wall, cpu, max_sockets) = librdkafka::finish(
+            &producer,
+            args,
+            latencies,
+            events,
+            (start, cpu_start, sockets),
+        );
         let (_, version) = rdkafka::util::get_rdkafka_version();
         RunResult {
             wall,
@@ -1356,7 +1389,10 @@ mod proxy {
             let listener = TcpListener::bind(("127.0.0.1", listen))
                 .await
                 .unwrap_or_else(|e| panic!("proxy cannot listen on 127.0.0.1:{listen}: {e}"));
-            eprintln!("proxy: 127.0.0.1:{listen} -> {upstream}, {} ms each way", delay.as_millis());
+            eprintln!(
+                "proxy: 127.0.0.1:{listen} -> {upstream}, {} ms each way",
+                delay.as_millis()
+            );
             loop {
                 let Ok((client, _)) = listener.accept().await else {
                     continue;
@@ -1395,7 +1431,10 @@ mod proxy {
             match from.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
-                    if tx.send((Instant::now() + delay, buf[..n].to_vec())).is_err() {
+                    if tx
+                        .send((Instant::now() + delay, buf[..n].to_vec()))
+                        .is_err()
+                    {
                         break;
                     }
                 }
