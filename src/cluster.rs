@@ -70,11 +70,8 @@ pub trait Cluster: Send + Sync + 'static {
     /// A new connection to the broker with this id.
     fn connect(&self, broker: i32) -> impl Future<Output = Result<Self::Link, LinkError>> + Send;
 
-    /// An idempotent producer's id and epoch; with `current`, its next epoch.
-    fn init_producer_id(
-        &self,
-        current: Option<ProducerIdentity>,
-    ) -> impl Future<Output = Result<ProducerIdentity, LinkError>> + Send;
+    /// A new idempotent producer id, at epoch 0.
+    fn init_producer_id(&self) -> impl Future<Output = Result<ProducerIdentity, LinkError>> + Send;
 }
 
 /// The cluster through rskafka: metadata and InitProducerId over the client's
@@ -161,12 +158,9 @@ impl Cluster for RskafkaCluster {
         })
     }
 
-    async fn init_producer_id(
-        &self,
-        current: Option<ProducerIdentity>,
-    ) -> Result<ProducerIdentity, LinkError> {
+    async fn init_producer_id(&self) -> Result<ProducerIdentity, LinkError> {
         self.client
-            .init_producer_id(current)
+            .init_producer_id(None)
             .await
             .map_err(|e| link_error(&e))
     }

@@ -1,5 +1,5 @@
 //! The idempotent producer's identity: the producer id and epoch every batch carries,
-//! got with InitProducerId at start and bumped (KIP-360) when a partition's sequence
+//! got with InitProducerId at start and bumped when a partition's sequence
 //! can no longer be trusted. The partition workers read it when they stamp a batch and
 //! ask for a bump; they keep their own sequence numbers (`partition_worker`).
 //! Fed by `Cluster::init_producer_id`; feeds the partition workers.
@@ -42,7 +42,7 @@ impl<C: Cluster> Idempotence<C> {
             let error = match within(
                 request_timeout,
                 "InitProducerId",
-                cluster.init_producer_id(None),
+                cluster.init_producer_id(),
             )
             .await
             {
@@ -84,42 +84,63 @@ impl<C: Cluster> Idempotence<C> {
         *self.current.lock().expect("not poisoned")
     }
 
-    /// Starts a bump in the background unless one is under way or the identity moved
-    /// past `seen` already: workers do not wait on it (they keep reporting timeouts on
-    /// time), they look at `current` again on their next retry.
+    /// Moves past `seen` unless the identity moved already. The next epoch of the same
+    /// producer id is taken at once, without asking the cluster, as the Java client does
+    /// for an idempotent producer: a broker takes a higher epoch whose first batch has
+    /// sequence 0 as that producer's fresh start on each partition. Asking InitProducerId
+    /// instead (KIP-360) waits on the brokers' producer-id manager, which needs the
+    /// controller: while a frozen controller was replaced it answered
+    /// COORDINATOR_LOAD_IN_PROGRESS for 30 s, and every partition's batches expired
+    /// waiting for the bump. Only an epoch at its maximum needs the cluster (a new
+    /// producer id), fetched in the background: workers do not wait on it (they keep
+    /// reporting timeouts on time), they look at `current` again on their next retry.
     pub fn request_bump(self: &Arc<Self>, seen: ProducerIdentity) {
-        if self.current() != seen {
-            return;
+        {
+            let mut current = self.current.lock().expect("not poisoned");
+            if *current != seen {
+                return;
+            }
+            if seen.epoch < i16::MAX {
+                *current = ProducerIdentity {
+                    id: seen.id,
+                    epoch: seen.epoch + 1,
+                };
+                info!(
+                    producer_id = seen.id,
+                    epoch = current.epoch,
+                    "producer epoch bumped; partition sequences start again at 0"
+                );
+                self.metrics.record_epoch_bump();
+                return;
+            }
         }
         let idempotence = Arc::clone(self);
         self.bump_requested.spawn(async move {
-            let _ = idempotence.bump(seen).await;
+            let _ = idempotence.new_producer_id(seen).await;
         });
     }
 
-    /// Moves to the next epoch, unless someone already moved past `seen`. Returns the
-    /// identity in force after, or the error of the one attempt made (the caller
-    /// retries after its backoff).
+    /// Asks the cluster for a new producer id (epoch 0), unless someone already moved
+    /// past `seen`. Returns the identity in force after, or the error of the one attempt
+    /// made (the caller retries after its backoff).
     /// Runs only from `request_bump`, one at a time.
-    async fn bump(&self, seen: ProducerIdentity) -> Result<ProducerIdentity, LinkError> {
+    async fn new_producer_id(&self, seen: ProducerIdentity) -> Result<ProducerIdentity, LinkError> {
         let current = self.current();
         if current != seen {
             return Ok(current);
         }
-        // An epoch at its maximum cannot be bumped: ask for a new producer id instead.
-        let ask = (current.epoch < i16::MAX).then_some(current);
         let next = within(
             self.request_timeout,
             "InitProducerId",
-            self.cluster.init_producer_id(ask),
+            self.cluster.init_producer_id(),
         )
         .await
-        .inspect_err(|e| warn!(error = %e, "epoch bump failed"))?;
+        .inspect_err(|e| warn!(error = %e, "getting a new producer id failed"))?;
         info!(
             producer_id = next.id,
-            from_epoch = current.epoch,
+            from_producer_id = current.id,
             epoch = next.epoch,
-            "producer epoch bumped; partition sequences start again at 0"
+            "new producer id (the epoch had reached its maximum); partition sequences start again at 0"
         );
         *self.current.lock().expect("not poisoned") = next;
         self.metrics.record_epoch_bump();

@@ -332,10 +332,14 @@ impl<C: Cluster> Worker<C> {
             return;
         }
         let seen = self.sequencing.as_ref().expect("idempotent").identity;
-        let current = idempotence.current();
+        let mut current = idempotence.current();
         if self.needs_bump {
             if current == seen {
                 idempotence.request_bump(seen);
+                current = idempotence.current();
+            }
+            if current == seen {
+                // A new producer id is being fetched: look again after the backoff.
                 self.resend_at = Some(now + self.ctx.retry_backoff);
                 return;
             }

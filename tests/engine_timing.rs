@@ -140,14 +140,8 @@ impl Cluster for MockCluster {
         Ok(self.clone())
     }
 
-    async fn init_producer_id(
-        &self,
-        current: Option<ProducerIdentity>,
-    ) -> Result<ProducerIdentity, LinkError> {
-        Ok(ProducerIdentity {
-            id: 1000,
-            epoch: current.map_or(0, |c| c.epoch + 1),
-        })
+    async fn init_producer_id(&self) -> Result<ProducerIdentity, LinkError> {
+        Ok(ProducerIdentity { id: 1000, epoch: 0 })
     }
 }
 
