@@ -114,7 +114,7 @@ impl LineParser {
             None => self.parse_lenient(line)?,
         };
         if !event_id_given {
-            event.event_id = Uuid::new_v4().to_string();
+            event.event_id = fresh_event_id();
         }
         if !timestamp_given {
             event.timestamp = now();
@@ -164,6 +164,14 @@ struct Parsed {
     event: UserEvent,
     event_id_given: bool,
     timestamp_given: bool,
+}
+
+/// A UUIDv4 as Display writes it (lowercase, hyphenated), without the formatter.
+fn fresh_event_id() -> String {
+    Uuid::new_v4()
+        .hyphenated()
+        .encode_lower(&mut Uuid::encode_buffer())
+        .to_owned()
 }
 
 /// Parses one line with the default options (unknown fields refused); see
