@@ -229,6 +229,9 @@ pub struct JsonLinesReader<R: Read> {
     buf: Vec<u8>,
     start: usize,
     end: usize,
+    /// Where the `\n` ending the next line is, once [`Self::has_buffered_line`] found it:
+    /// so the next item does not search for it again.
+    line_end: Option<usize>,
     /// Number of the last line taken (0 before the first), for error messages.
     line: usize,
     /// The reader said end of input.
@@ -260,6 +263,7 @@ impl<R: Read> JsonLinesReader<R> {
             buf: Vec::new(),
             start: 0,
             end: 0,
+            line_end: None,
             line: 0,
             eof: false,
             failed: false,
@@ -273,8 +277,16 @@ impl<R: Read> JsonLinesReader<R> {
 
     /// Whether the next item can come without reading more input. A reader of a live
     /// pipe hands over what it has before it may wait for more.
-    pub fn has_buffered_line(&self) -> bool {
-        self.eof || memchr::memchr(b'\n', &self.buf[self.start..self.end]).is_some()
+    pub fn has_buffered_line(&mut self) -> bool {
+        if self.line_end.is_none() {
+            self.line_end = self.find_line_end();
+        }
+        self.eof || self.line_end.is_some()
+    }
+
+    /// Where the `\n` ending the next buffered line is, if it is buffered.
+    fn find_line_end(&self) -> Option<usize> {
+        memchr::memchr(b'\n', &self.buf[self.start..self.end]).map(|at| self.start + at)
     }
 
     /// Parses the line in `buf[from..to]` (its `\n` excluded); None for a blank line.
@@ -341,8 +353,8 @@ impl<R: Read> Iterator for JsonLinesReader<R> {
 
     fn next(&mut self) -> Option<Self::Item> {
         while !self.failed {
-            if let Some(at) = memchr::memchr(b'\n', &self.buf[self.start..self.end]) {
-                let (from, to) = (self.start, self.start + at);
+            if let Some(to) = self.line_end.take().or_else(|| self.find_line_end()) {
+                let from = self.start;
                 self.start = to + 1;
                 if std::mem::take(&mut self.skipping) {
                     continue;
@@ -975,6 +987,39 @@ mod tests {
                 .map(Result::unwrap)
                 .collect();
         assert_eq!(parsed[..], events[..400]);
+    }
+
+    #[test]
+    fn asking_whether_a_line_is_buffered_changes_nothing_read() {
+        let (events, mut input) = generated_input(300);
+        input.extend_from_slice(b"\n{\"userId\":7}\n\n{\"eventId\":\"e\",\"userId\":\"last\"}");
+        let mut trickle = Trickle {
+            data: &input,
+            chunk: 7,
+            calls: 0,
+        };
+        let mut reader = JsonLinesReader::with_clock(&mut trickle, ParseOptions::default(), || NOW);
+        let mut results = Vec::new();
+        let mut buffered = 0;
+        loop {
+            // As the reader thread asks: before each item, and twice in a row.
+            buffered += usize::from(reader.has_buffered_line());
+            buffered += usize::from(reader.has_buffered_line());
+            match reader.next() {
+                Some(item) => results.push(item),
+                None => break,
+            }
+        }
+        let expected = read_all(&input);
+        assert_eq!(results.len(), expected.len());
+        assert_eq!(results.len(), events.len() + 2);
+        if let Some(at) = (0..results.len()).find(|&at| results[at] != expected[at]) {
+            panic!(
+                "item {at}: {:?}, read alone: {:?}",
+                results[at], expected[at]
+            );
+        }
+        assert!(buffered > 0, "no line was ever buffered");
     }
 
     static CLOCK_READS: AtomicUsize = AtomicUsize::new(0);
