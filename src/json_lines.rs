@@ -17,6 +17,7 @@
 //! Two fields get a value when missing: `eventId` a fresh UUIDv4, `timestamp` the time the
 //! line was read.
 
+mod fast;
 mod lenient;
 
 use std::cell::RefCell;
@@ -98,7 +99,47 @@ impl LineParser {
     /// becomes `now()`, which is called only then; an empty `eventId` or a `timestamp` of 0
     /// that the line gives is kept. Other missing fields are unset, as in protobuf. The
     /// error names the field at fault (`data.metadata: ...`). Never panics.
+    ///
+    /// The generated code reads the line first, alone (`fast.rs`); only a line it refuses
+    /// (`null` for a field that is not `optional` or a message, an unknown field, anything
+    /// wrong) is read again through the adapter (`lenient.rs`), which decides it and words
+    /// the error.
     pub fn parse(&self, line: &str, now: impl FnOnce() -> i64) -> Result<UserEvent, String> {
+        let Parsed {
+            mut event,
+            event_id_given,
+            timestamp_given,
+        } = match self.parse_fast(line) {
+            Some(parsed) => parsed,
+            None => self.parse_lenient(line)?,
+        };
+        if !event_id_given {
+            event.event_id = fresh_event_id();
+        }
+        if !timestamp_given {
+            event.timestamp = now();
+        }
+        Ok(event)
+    }
+
+    /// The line read by the generated code alone, or None where the adapter must decide.
+    fn parse_fast(&self, line: &str) -> Option<Parsed> {
+        let (event, given) = fast::parse(line, DEFAULTED_FIELDS).ok()?;
+        let is_given = |field: &str| {
+            DEFAULTED_FIELDS
+                .iter()
+                .enumerate()
+                .any(|(at, (_, canonical))| *canonical == field && given & (1 << at) != 0)
+        };
+        Some(Parsed {
+            event,
+            event_id_given: is_given("eventId"),
+            timestamp_given: is_given("timestamp"),
+        })
+    }
+
+    /// The line read through the adapter, or the error as the user sees it.
+    fn parse_lenient(&self, line: &str) -> Result<Parsed, String> {
         self.state.borrow_mut().reset();
         let mut de = serde_json::Deserializer::from_str(line);
         let parsed = UserEvent::deserialize(Lenient {
@@ -108,15 +149,29 @@ impl LineParser {
         })
         .and_then(|event| de.end().map(|()| event));
         let state = self.state.borrow();
-        let mut event = parsed.map_err(|e| describe(&e, state.error_path.as_deref()))?;
-        if !state.given.contains(&"eventId") {
-            event.event_id = Uuid::new_v4().to_string();
-        }
-        if !state.given.contains(&"timestamp") {
-            event.timestamp = now();
-        }
-        Ok(event)
+        let event = parsed.map_err(|e| describe(&e, state.error_path.as_deref()))?;
+        Ok(Parsed {
+            event,
+            event_id_given: state.given.contains(&"eventId"),
+            timestamp_given: state.given.contains(&"timestamp"),
+        })
     }
+}
+
+/// A line as read, before the defaults: the event and which defaulted fields it gave.
+#[derive(Debug, PartialEq)]
+struct Parsed {
+    event: UserEvent,
+    event_id_given: bool,
+    timestamp_given: bool,
+}
+
+/// A UUIDv4 as Display writes it (lowercase, hyphenated), without the formatter.
+fn fresh_event_id() -> String {
+    Uuid::new_v4()
+        .hyphenated()
+        .encode_lower(&mut Uuid::encode_buffer())
+        .to_owned()
 }
 
 /// Parses one line with the default options (unknown fields refused); see
@@ -174,6 +229,9 @@ pub struct JsonLinesReader<R: Read> {
     buf: Vec<u8>,
     start: usize,
     end: usize,
+    /// Where the `\n` ending the next line is, once [`Self::has_buffered_line`] found it:
+    /// so the next item does not search for it again.
+    line_end: Option<usize>,
     /// Number of the last line taken (0 before the first), for error messages.
     line: usize,
     /// The reader said end of input.
@@ -205,6 +263,7 @@ impl<R: Read> JsonLinesReader<R> {
             buf: Vec::new(),
             start: 0,
             end: 0,
+            line_end: None,
             line: 0,
             eof: false,
             failed: false,
@@ -218,8 +277,16 @@ impl<R: Read> JsonLinesReader<R> {
 
     /// Whether the next item can come without reading more input. A reader of a live
     /// pipe hands over what it has before it may wait for more.
-    pub fn has_buffered_line(&self) -> bool {
-        self.eof || memchr::memchr(b'\n', &self.buf[self.start..self.end]).is_some()
+    pub fn has_buffered_line(&mut self) -> bool {
+        if self.line_end.is_none() {
+            self.line_end = self.find_line_end();
+        }
+        self.eof || self.line_end.is_some()
+    }
+
+    /// Where the `\n` ending the next buffered line is, if it is buffered.
+    fn find_line_end(&self) -> Option<usize> {
+        memchr::memchr(b'\n', &self.buf[self.start..self.end]).map(|at| self.start + at)
     }
 
     /// Parses the line in `buf[from..to]` (its `\n` excluded); None for a blank line.
@@ -286,8 +353,8 @@ impl<R: Read> Iterator for JsonLinesReader<R> {
 
     fn next(&mut self) -> Option<Self::Item> {
         while !self.failed {
-            if let Some(at) = memchr::memchr(b'\n', &self.buf[self.start..self.end]) {
-                let (from, to) = (self.start, self.start + at);
+            if let Some(to) = self.line_end.take().or_else(|| self.find_line_end()) {
+                let from = self.start;
                 self.start = to + 1;
                 if std::mem::take(&mut self.skipping) {
                     continue;
@@ -922,6 +989,39 @@ mod tests {
         assert_eq!(parsed[..], events[..400]);
     }
 
+    #[test]
+    fn asking_whether_a_line_is_buffered_changes_nothing_read() {
+        let (events, mut input) = generated_input(300);
+        input.extend_from_slice(b"\n{\"userId\":7}\n\n{\"eventId\":\"e\",\"userId\":\"last\"}");
+        let mut trickle = Trickle {
+            data: &input,
+            chunk: 7,
+            calls: 0,
+        };
+        let mut reader = JsonLinesReader::with_clock(&mut trickle, ParseOptions::default(), || NOW);
+        let mut results = Vec::new();
+        let mut buffered = 0;
+        loop {
+            // As the reader thread asks: before each item, and twice in a row.
+            buffered += usize::from(reader.has_buffered_line());
+            buffered += usize::from(reader.has_buffered_line());
+            match reader.next() {
+                Some(item) => results.push(item),
+                None => break,
+            }
+        }
+        let expected = read_all(&input);
+        assert_eq!(results.len(), expected.len());
+        assert_eq!(results.len(), events.len() + 2);
+        if let Some(at) = (0..results.len()).find(|&at| results[at] != expected[at]) {
+            panic!(
+                "item {at}: {:?}, read alone: {:?}",
+                results[at], expected[at]
+            );
+        }
+        assert!(buffered > 0, "no line was ever buffered");
+    }
+
     static CLOCK_READS: AtomicUsize = AtomicUsize::new(0);
 
     fn counting_clock() -> i64 {
@@ -1025,7 +1125,149 @@ mod tests {
             let lines = bytes.split(|b| *b == b'\n').count();
             prop_assert!(results.len() <= lines);
         }
+        if let Ok(line) = std::str::from_utf8(bytes) {
+            check_fast_path_agrees(line)?;
+        }
         Ok(())
+    }
+
+    /// The fast path changes nothing: where the generated code alone accepts the line, the
+    /// adapter reads the same event and the same given fields; and `parse` returns what
+    /// the adapter decides, errors word for word. Returns whether the fast path took it.
+    fn check_fast_path_agrees(line: &str) -> Result<bool, TestCaseError> {
+        let mut fast = false;
+        for ignore_unknown_fields in [false, true] {
+            let parser = LineParser::new(ParseOptions {
+                ignore_unknown_fields,
+            });
+            if let Some(parsed) = parser.parse_fast(line) {
+                fast = true;
+                prop_assert_eq!(Ok(parsed), parser.parse_lenient(line), "{}", line);
+            }
+            match (parser.parse(line, || NOW), parser.parse_lenient(line)) {
+                (Err(error), Err(expected)) => prop_assert_eq!(error, expected, "{}", line),
+                (Ok(mut event), Ok(expected)) => {
+                    // Only the defaults may differ: a fresh id, the clock.
+                    if !expected.event_id_given {
+                        prop_assert!(Uuid::parse_str(&event.event_id).is_ok(), "{:?}", event);
+                        event.event_id.clear();
+                    }
+                    if !expected.timestamp_given {
+                        prop_assert_eq!(event.timestamp, NOW);
+                        event.timestamp = expected.event.timestamp;
+                    }
+                    prop_assert_eq!(event, expected.event, "{}", line);
+                }
+                (got, expected) => {
+                    prop_assert!(false, "{line}\nparse: {got:?}\nadapter: {expected:?}")
+                }
+            }
+        }
+        Ok(fast)
+    }
+
+    /// Values an edit puts in place of another: every JSON type, numbers written the ways
+    /// parsers disagree on (zero, signs, exponents, the 64-bit limits, in strings), enum
+    /// numbers, and the empty and null values whose presence decides a default.
+    const REPLACEMENTS: &[&str] = &[
+        "null",
+        "\"\"",
+        "0",
+        "-0",
+        "\"0\"",
+        "\"-0\"",
+        "0.0",
+        "1",
+        "\"1\"",
+        "-1",
+        "1.5",
+        "1e3",
+        "\"1e3\"",
+        "\" 1\"",
+        "9223372036854775807",
+        "\"9223372036854775807\"",
+        "9223372036854775808",
+        "\"-9223372036854775809\"",
+        "2",
+        "99",
+        "\"2\"",
+        "true",
+        "[]",
+        "[\"a\"]",
+        "[null]",
+        "{}",
+        "{\"a\":\"b\"}",
+        "{\"a\":null}",
+        "{\"a\":1}",
+        "\"x\"",
+        "\"\\u0041\\n\"",
+        "\"\\ud800\"",
+    ];
+
+    /// `"eventId"` as its proto name, `"event_id"`; other keys unchanged.
+    fn proto_name(key: &str) -> String {
+        let mut out = String::new();
+        for c in key.chars() {
+            if c.is_ascii_uppercase() {
+                out.push('_');
+                out.push(c.to_ascii_lowercase());
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    /// A generated event's line with structural edits (object, kind, entry, choice): keys
+    /// removed, renamed to proto names, escaped, duplicated or unknown; values replaced
+    /// by [`REPLACEMENTS`] or by another entry's value; in any object of the line.
+    fn edited_line(seed: u64, optional: bool, edits: &[(usize, u8, usize, usize)]) -> String {
+        let mut event = Generator::new(seed, 100).next_event(NOW);
+        if optional && let Some(data) = event.data.as_mut() {
+            data.email = Some(format!("{}@example.com", event.user_id));
+            data.username = Some(String::new());
+        }
+        let mut json = Json::from_value(&event_to_json(&event));
+        for &(object, kind, at, choice) in edits {
+            let mut n = object % json.objects();
+            let Some(entries) = json.nth_object(&mut n) else {
+                continue;
+            };
+            let len = entries.len();
+            let replacement = || Json::Text(REPLACEMENTS[choice % REPLACEMENTS.len()].into());
+            if len == 0 {
+                entries.push(("\"a\"".into(), replacement()));
+                continue;
+            }
+            let at = at % len;
+            match kind % 8 {
+                0 => {
+                    entries.remove(at);
+                }
+                1 => entries[at].1 = replacement(),
+                2 => entries[at].0 = proto_name(&entries[at].0),
+                3 => {
+                    // The first letter as a \u escape: the same key to a JSON parser.
+                    let key = &entries[at].0;
+                    if let Some(first) = key[1..].chars().next().filter(char::is_ascii_alphabetic) {
+                        entries[at].0 = format!("\"\\u{:04x}{}", first as u32, &key[2..]);
+                    }
+                }
+                4 => {
+                    let unknown = format!("{}x\"", &entries[at].0[..entries[at].0.len() - 1]);
+                    entries.insert(choice % (len + 1), (unknown, replacement()));
+                }
+                5 => {
+                    let copy = entries[at].clone();
+                    entries.insert(choice % (len + 1), copy);
+                }
+                6 => entries[at].1 = entries[choice % len].1.clone(),
+                _ => entries[at].1 = Json::Text("null".into()),
+            }
+        }
+        let mut line = String::new();
+        json.write(seed % 2 == 0, &mut line);
+        line
     }
 
     // Cases per property: 256 under `cargo test`; `make fuzz` sets PROPTEST_CASES higher.
@@ -1045,11 +1287,192 @@ mod tests {
         }
 
         #[test]
+        fn the_fast_path_reads_edited_lines_as_the_adapter_does(
+            seed in any::<u64>(),
+            optional in any::<bool>(),
+            edits in proptest::collection::vec(
+                (any::<usize>(), any::<u8>(), any::<usize>(), any::<usize>()),
+                0..5,
+            )
+        ) {
+            check_fast_path_agrees(&edited_line(seed, optional, &edits))?;
+        }
+
+        #[test]
         fn mutated_valid_lines_never_panic_the_parser(
             seed in any::<u64>(),
             edits in proptest::collection::vec((any::<usize>(), any::<u8>(), any::<u8>()), 0..8)
         ) {
             check_line(&mutated_line(seed, &edits))?;
+        }
+    }
+
+    #[test]
+    fn written_and_hand_written_lines_take_the_fast_path() {
+        let mut generator = Generator::new(3, 100);
+        let parser = LineParser::default();
+        for _ in 0..500 {
+            let line = to_line(&generator.next_event(NOW));
+            assert!(parser.parse_fast(&line).is_some(), "{line}");
+        }
+        // The shapes a person writes: defaults left out, proto names, numbers for enums
+        // and 64-bit integers, a null message, spaces.
+        for line in [
+            r#"{"userId":"u","eventType":"USER_LOGIN"}"#,
+            r#"{"user_id":"u","event_type":2,"timestamp":1700000000000}"#,
+            r#" { "eventId" : "" , "timestamp" : "0" , "data" : null } "#,
+            r#"{"event_id":"e","data":{"email":null,"metadata":{}}}"#,
+        ] {
+            assert!(parser.parse_fast(line).is_some(), "{line}");
+        }
+    }
+
+    #[test]
+    fn the_fast_path_leaves_nulls_unknown_fields_and_errors_to_the_adapter() {
+        let parser = LineParser::new(ParseOptions {
+            ignore_unknown_fields: true,
+        });
+        for line in [
+            r#"{"eventId":null}"#,
+            r#"{"timestamp":null}"#,
+            r#"{"userId":null,"eventType":null}"#,
+            r#"{"data":{"metadata":null}}"#,
+            r#"{"userId":"u","colour":"blue"}"#,
+            r#"{"data":{"colour":"blue"}}"#,
+            r#"{"userId":"u","userId":"v"}"#,
+            r#"{"eventId":"a","event_id":"b"}"#,
+            r#"{"eventType":"NO_SUCH_TYPE"}"#,
+            r#"{"userId":"u"} x"#,
+            r#"["userId"]"#,
+        ] {
+            assert_eq!(parser.parse_fast(line), None, "{line}");
+        }
+    }
+
+    #[test]
+    fn the_fast_path_tells_a_missing_default_from_an_empty_one_as_the_adapter_does() {
+        let parser = LineParser::default();
+        // (line, eventId given, timestamp given)
+        for (line, event_id_given, timestamp_given) in [
+            (r#"{"userId":"u"}"#, false, false),
+            (r#"{"eventId":"","timestamp":0}"#, true, true),
+            (r#"{"event_id":"","timestamp":"-0"}"#, true, true),
+            (r#"{"\u0065ventId":"","time\u0073tamp":"0"}"#, true, true),
+            (
+                r#"{"data":{"metadata":{"eventId":"x","timestamp":"1"}}}"#,
+                false,
+                false,
+            ),
+        ] {
+            let parsed = parser.parse_fast(line).expect(line);
+            assert_eq!(
+                (parsed.event_id_given, parsed.timestamp_given),
+                (event_id_given, timestamp_given),
+                "{line}"
+            );
+            assert_eq!(Ok(parsed), parser.parse_lenient(line), "{line}");
+        }
+    }
+
+    /// The edited lines of the property below reach both paths, so that it compares them.
+    #[test]
+    fn edited_lines_are_often_taken_by_the_fast_path_and_often_not() {
+        let mut state = 7u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let (mut fast, mut total) = (0, 0);
+        for _ in 0..300 {
+            let edits: Vec<_> = (0..next() % 4)
+                .map(|_| {
+                    (
+                        next() as usize,
+                        next() as u8,
+                        next() as usize,
+                        next() as usize,
+                    )
+                })
+                .collect();
+            let line = edited_line(next(), next() % 2 == 0, &edits);
+            total += 1;
+            fast += usize::from(check_fast_path_agrees(&line).unwrap());
+        }
+        assert!(
+            (total / 5..total * 4 / 5).contains(&fast),
+            "{fast} of {total} edited lines took the fast path"
+        );
+    }
+
+    /// A JSON value with its objects kept as lists of entries (key as written, quotes and
+    /// escapes included), so that edits can make what a JSON value cannot hold: duplicate
+    /// keys, escaped keys, numbers written any way.
+    #[derive(Debug, Clone)]
+    enum Json {
+        Object(Vec<(String, Json)>),
+        /// Any other value, as JSON text.
+        Text(String),
+    }
+
+    impl Json {
+        fn from_value(value: &Value) -> Json {
+            match value {
+                Value::Object(entries) => Json::Object(
+                    entries
+                        .iter()
+                        .map(|(k, v)| (Value::from(k.as_str()).to_string(), Json::from_value(v)))
+                        .collect(),
+                ),
+                other => Json::Text(other.to_string()),
+            }
+        }
+
+        fn write(&self, spaced: bool, out: &mut String) {
+            match self {
+                Json::Text(text) => out.push_str(text),
+                Json::Object(entries) => {
+                    out.push('{');
+                    for (at, (key, value)) in entries.iter().enumerate() {
+                        if at > 0 {
+                            out.push(',');
+                        }
+                        out.push_str(if spaced { " " } else { "" });
+                        out.push_str(key);
+                        out.push_str(if spaced { " : " } else { ":" });
+                        value.write(spaced, out);
+                    }
+                    out.push('}');
+                }
+            }
+        }
+
+        fn objects(&self) -> usize {
+            match self {
+                Json::Text(_) => 0,
+                Json::Object(entries) => {
+                    1 + entries.iter().map(|(_, v)| v.objects()).sum::<usize>()
+                }
+            }
+        }
+
+        /// The `n`th object in pre-order: the top level first, then nested messages and
+        /// maps.
+        fn nth_object(&mut self, n: &mut usize) -> Option<&mut Vec<(String, Json)>> {
+            let Json::Object(entries) = self else {
+                return None;
+            };
+            if *n == 0 {
+                return Some(entries);
+            }
+            *n -= 1;
+            for (_, value) in entries.iter_mut() {
+                if let Some(found) = value.nth_object(n) {
+                    return Some(found);
+                }
+            }
+            None
         }
     }
 
