@@ -5,7 +5,11 @@ mod common;
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
+use common::fault::OwnedBroker;
+use kafka_producer::config::ConnectionConfig;
+use kafka_producer::connect;
 use kafka_producer::event::UserEvent;
 use kafka_producer::json_lines::{event_to_json, parse_line};
 use kafka_producer::reader;
@@ -493,8 +497,10 @@ fn signal(child: &std::process::Child, name: &str) {
     assert!(status.success(), "kill -{name}");
 }
 
-fn endless_produce(topic: &str) -> std::process::Child {
-    bin()
+/// `produce --duration 0` at 2,000 events/s, its output piped, to be spawned.
+fn endless_produce(topic: &str) -> Command {
+    let mut command = bin();
+    command
         .args([
             "--topic",
             topic,
@@ -507,9 +513,8 @@ fn endless_produce(topic: &str) -> std::process::Child {
             "json",
         ])
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+        .stderr(Stdio::piped());
+    command
 }
 
 #[tokio::test]
@@ -519,7 +524,7 @@ async fn sigterm_flushes_like_sigint_and_a_second_signal_exits_at_once_with_130(
     };
     let topic = common::unique_topic("cli-sigterm");
     common::create_topic(&client, &topic, 3).await;
-    let child = endless_produce(&topic);
+    let child = endless_produce(&topic).spawn().unwrap();
     wait_for_records(&client, &topic).await;
     signal(&child, "TERM");
     let out = child.wait_with_output().unwrap();
@@ -528,16 +533,38 @@ async fn sigterm_flushes_like_sigint_and_a_second_signal_exits_at_once_with_130(
     assert_eq!(summary["interrupted"], true, "{summary}");
     assert_eq!(summary["delivered"], summary["sent"], "{summary}");
 
-    // Two signals at once: the first starts the flush, the second ends the process.
-    let child = endless_produce(&topic);
-    wait_for_records(&client, &topic).await;
-    let status = Command::new("sh")
-        .args(["-c", &format!("kill -INT {0}; kill -TERM {0}", child.id())])
-        .status()
+    // Two signals: the first starts the flush, the second ends the process at once. The
+    // producer's broker (one of the test's own) is frozen before them, so the flush
+    // cannot finish before the second signal (against a live broker, a loaded machine
+    // could let the flush of a slow run end between the two).
+    let broker = OwnedBroker::start("cli-signals", 19692, 19693, &[]).await;
+    let client = connect::connect(
+        &ConnectionConfig {
+            brokers: vec![broker.address()],
+            ..Default::default()
+        },
+        Duration::from_secs(10),
+    )
+    .await
+    .expect("the test's broker answers");
+    common::create_topic(&client, &topic, 3).await;
+    let mut producer = endless_produce(&topic);
+    let child = producer
+        .env("KAFKA_BROKER", broker.address())
+        .spawn()
         .unwrap();
-    assert!(status.success());
+    wait_for_records(&client, &topic).await;
+    broker.script(&["freeze"]).await;
+    signal(&child, "INT");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    signal(&child, "TERM");
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("stopping: flushing what was accepted"),
+        "the first signal started the flush: {}",
+        text(&out.stderr)
+    );
 }
 
 #[tokio::test]
