@@ -119,6 +119,14 @@ impl Buffer {
         }
     }
 
+    /// At least half of either limit is taken: events arrive faster than they are
+    /// acknowledged.
+    pub fn under_pressure(&self) -> bool {
+        let free_bytes = self.bytes.available_permits() as u64;
+        let free_records = self.records.available_permits();
+        free_bytes <= self.max_bytes / 2 || free_records <= self.max_records / 2
+    }
+
     /// Stops admitting: waiting and later calls fail with `Closed`.
     pub fn close(&self) {
         self.records.close();

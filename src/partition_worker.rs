@@ -251,6 +251,12 @@ impl<C: Cluster> Worker<C> {
     fn takes_new_batches(&self) -> bool {
         let room = match &self.sequencing {
             Some(s) if !s.confirmed => 1,
+            // A buffer at least half full means the broker is the bottleneck: one
+            // batch in flight per partition lets the next one grow while the first is
+            // out (with W in flight, B buffered events over P partitions make batches
+            // of about B / ((W + 1) P)), and bigger batches cost the broker less per
+            // event. A buffer with room keeps the pipelining that latency needs.
+            _ if self.ctx.buffer.under_pressure() => 1,
             _ => self.ctx.max_in_flight,
         };
         !self.has_waiting()

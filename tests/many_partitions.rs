@@ -49,6 +49,15 @@ fn tcp_sockets_of(pid: u32) -> usize {
         .count()
 }
 
+/// Everything `pipe` gives until it closes, read on a thread of its own.
+fn drain(mut pipe: impl std::io::Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        bytes
+    })
+}
+
 /// Kills the process with this pid when dropped.
 struct KillOnDrop(u32);
 
@@ -78,6 +87,10 @@ async fn a_thousand_partitions_get_every_event_over_one_connection_per_broker() 
         .stderr(Stdio::piped())
         .spawn()
         .expect("the binary starts");
+    // Read its output while it runs: a full stderr pipe would stop the process at its
+    // next log line (a run whose events time out writes one per batch).
+    let stderr = drain(child.stderr.take().expect("piped"));
+    let stdout = drain(child.stdout.take().expect("piped"));
     let pid = child.id();
     // A failing assertion below must not leave the producer running.
     let guard = KillOnDrop(pid);
@@ -96,14 +109,15 @@ async fn a_thousand_partitions_get_every_event_over_one_connection_per_broker() 
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let out = child.wait_with_output().unwrap();
+    let status = child.wait().unwrap();
     std::mem::forget(guard);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "produce failed: {stderr}");
-    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+    let stderr = String::from_utf8_lossy(&stderr.join().unwrap()).into_owned();
+    let stdout = stdout.join().unwrap();
+    assert!(status.success(), "produce failed: {stderr}");
+    let summary: serde_json::Value = serde_json::from_slice(&stdout).unwrap_or_else(|e| {
         panic!(
             "summary is JSON ({e}): {}",
-            String::from_utf8_lossy(&out.stdout)
+            String::from_utf8_lossy(&stdout)
         )
     });
     assert_eq!(summary["delivered"], EVENTS, "{summary}");
