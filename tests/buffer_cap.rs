@@ -11,9 +11,9 @@ use std::pin::pin;
 use std::time::Duration;
 
 use common::fault::OwnedBroker;
-use kafka_producer::config::{ConnectionConfig, DEFAULT_BUFFER_MAX_RECORDS};
+use kafka_producer::config::DEFAULT_BUFFER_MAX_RECORDS;
 use kafka_producer::generator::Generator;
-use kafka_producer::{Producer, ProducerConfig, SendError, connect, reader};
+use kafka_producer::{Producer, ProducerConfig, SendError, reader};
 
 const INSTANCE: &str = "buffer-cap";
 const PORT: u16 = 19592;
@@ -29,15 +29,7 @@ async fn at_the_default_cap_try_send_fails_and_send_waits_until_reports_give_roo
     }
     assert_eq!(DEFAULT_BUFFER_MAX_RECORDS, 100_000, "the documented cap");
     let broker = OwnedBroker::start(INSTANCE, PORT, CONTROLLER_PORT, &[]).await;
-    let client = connect::connect(
-        &ConnectionConfig {
-            brokers: vec![broker.address()],
-            ..Default::default()
-        },
-        Duration::from_secs(10),
-    )
-    .await
-    .expect("the test's broker answers");
+    let client = broker.client(Duration::from_secs(10)).await;
     let topic = common::unique_topic("buffer-cap");
     common::create_topic(&client, &topic, 3).await;
     let mut config = ProducerConfig {

@@ -8,8 +8,6 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use common::fault::OwnedBroker;
-use kafka_producer::config::ConnectionConfig;
-use kafka_producer::connect;
 use kafka_producer::event::UserEvent;
 use kafka_producer::json_lines::{event_to_json, parse_line};
 use kafka_producer::reader;
@@ -538,15 +536,7 @@ async fn sigterm_flushes_like_sigint_and_a_second_signal_exits_at_once_with_130(
     // cannot finish before the second signal (against a live broker, a loaded machine
     // could let the flush of a slow run end between the two).
     let broker = OwnedBroker::start("cli-signals", 19692, 19693, &[]).await;
-    let client = connect::connect(
-        &ConnectionConfig {
-            brokers: vec![broker.address()],
-            ..Default::default()
-        },
-        Duration::from_secs(10),
-    )
-    .await
-    .expect("the test's broker answers");
+    let client = broker.client(Duration::from_secs(10)).await;
     common::create_topic(&client, &topic, 3).await;
     let mut producer = endless_produce(&topic);
     let child = producer

@@ -21,8 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::fault::{Load, OwnedBroker, start_load, verify, wait_for_metrics};
-use kafka_producer::config::ConnectionConfig;
-use kafka_producer::{Producer, connect};
+use kafka_producer::Producer;
 
 const INSTANCE: &str = "fault-crash";
 const PORT: u16 = 19292;
@@ -60,21 +59,10 @@ async fn acked_events_survive_broker_kill9_and_every_event_gets_one_report() {
     }
 }
 
-async fn client_of(broker: &OwnedBroker) -> rskafka::client::Client {
-    let connection = ConnectionConfig {
-        brokers: vec![broker.address()],
-        connect_timeout: Duration::from_secs(30),
-        ..Default::default()
-    };
-    connect::connect(&connection, Duration::from_secs(30))
-        .await
-        .unwrap_or_else(|e| panic!("connecting to the owned broker: {e}"))
-}
-
 async fn run(broker: &OwnedBroker, round: u64, case: Case) {
     let started = Instant::now();
     let label = format!("round {round} {case:?}");
-    let client = client_of(broker).await;
+    let client = broker.client(Duration::from_secs(30)).await;
     let topic = common::unique_topic(&format!("crash-{round}-{}", case as u8));
     common::create_topic(&client, &topic, 3).await;
     let mut config = common::config_for(&topic);
@@ -121,7 +109,12 @@ async fn run(broker: &OwnedBroker, round: u64, case: Case) {
         .finish_with_tail(&producer, Duration::from_secs(240), RESUMED_AFTER_RESTART)
         .await;
     let finished = started.elapsed();
-    let mut verdict = verify(&client_of(broker).await, &topic, &reports).await;
+    let mut verdict = verify(
+        &broker.client(Duration::from_secs(30)).await,
+        &topic,
+        &reports,
+    )
+    .await;
     verdict.max_runtime_lag = runtime_lag;
     eprintln!(
         "fault_crash {label}: to kill {:.1}s outage {:.1}s finished {:.1}s run {:.1}s: {verdict}",

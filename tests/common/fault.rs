@@ -13,6 +13,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use kafka_producer::config::ConnectionConfig;
 use kafka_producer::generator::Generator;
 use kafka_producer::metrics::MetricsSnapshot;
 use kafka_producer::{DeliveryResult, Producer, reader};
@@ -60,6 +61,19 @@ impl OwnedBroker {
     /// advertises).
     pub fn address(&self) -> String {
         format!("localhost:{}", self.port)
+    }
+
+    /// A client of this broker, connecting (and its requests retrying) for at most
+    /// `patience`.
+    pub async fn client(&self, patience: Duration) -> Client {
+        let connection = ConnectionConfig {
+            brokers: vec![self.address()],
+            connect_timeout: patience,
+            ..Default::default()
+        };
+        kafka_producer::connect::connect(&connection, patience)
+            .await
+            .unwrap_or_else(|e| panic!("connecting to the owned broker {}: {e}", self.instance))
     }
 
     fn command(&self, args: &[&str]) -> Command {
