@@ -63,6 +63,8 @@ pub const DEFAULT_TOPIC_PARTITIONS: i32 = 3;
 pub const DEFAULT_REPLICATION_FACTOR: i16 = 1;
 /// How long a topic just created may take until the broker serves all its partitions.
 pub const TOPIC_READY_TIMEOUT: Duration = Duration::from_secs(10);
+/// Pause between the checks of whether a topic just created is served.
+pub const TOPIC_READY_POLL: Duration = Duration::from_millis(100);
 /// How long the controller may take to create a topic: the CreateTopics request's
 /// `timeout_ms` (the Java admin client sends its `request.timeout.ms`, 30 s there).
 pub const CREATE_TOPIC_TIMEOUT: Duration = Duration::from_secs(10);
@@ -92,6 +94,11 @@ pub const CONNECT_PROBE_RETRY_DEADLINE: Duration = Duration::from_millis(300);
 /// Pause between connection probes at start-up while no broker answers: librdkafka
 /// `reconnect.backoff.ms` scaled down.
 pub const CONNECT_PROBE_PAUSE: Duration = Duration::from_millis(250);
+/// How long start-up waits for a producer id (idempotence) while brokers answer "not
+/// yet": a broker that just started hands out ids only once it has a block of them.
+pub const INIT_PRODUCER_ID_PATIENCE: Duration = Duration::from_secs(15);
+/// Pause between those attempts.
+pub const INIT_PRODUCER_ID_RETRY_PAUSE: Duration = Duration::from_millis(200);
 
 // The values each setting accepts, checked by `validate()` and by the CLI as it parses.
 
@@ -469,7 +476,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn defaults_mirror_the_original_librdkafka_settings() {
+    fn defaults_mirror_the_original_librdkafka_and_the_java_client_settings() {
         let c = ProducerConfig::default();
         assert_eq!(c.batch_max_records, 10_000);
         assert_eq!(c.batch_max_bytes, 1_000_000);
@@ -481,6 +488,13 @@ mod tests {
         assert_eq!(c.buffer_max_bytes, 1_048_576 * 1024);
         assert_eq!(c.buffer_max_records, 100_000);
         assert_eq!(c.compression, CompressionCodec::Zstd);
+        // Java's producer settings: enable.idempotence, max.in.flight.requests.per.connection,
+        // max.request.size and retry.backoff.ms as there; request.timeout.ms scaled down.
+        assert!(c.idempotence);
+        assert_eq!(c.max_in_flight, 5);
+        assert_eq!(c.max_request_bytes, 1_048_576);
+        assert_eq!(c.request_timeout, Duration::from_millis(3_000));
+        assert_eq!(c.retry_backoff, Duration::from_millis(100));
         assert_eq!(c.topic, "user.events");
         assert_eq!(c.connection.brokers, vec!["localhost:9092".to_string()]);
         assert_eq!(c.validate(), Ok(()));

@@ -12,12 +12,8 @@ use tracing::{debug, info, warn};
 
 use crate::background::OneAtATime;
 use crate::cluster::{Cluster, LinkError, ProducerIdentity, within};
+use crate::config::{INIT_PRODUCER_ID_PATIENCE, INIT_PRODUCER_ID_RETRY_PAUSE};
 use crate::metrics::Metrics;
-
-/// How long start-up waits for a producer id while brokers answer "not yet".
-const START_PATIENCE: Duration = Duration::from_secs(15);
-/// Pause between those attempts.
-const START_RETRY_PAUSE: Duration = Duration::from_millis(200);
 
 pub(crate) struct Idempotence<C: Cluster> {
     cluster: Arc<C>,
@@ -31,13 +27,13 @@ pub(crate) struct Idempotence<C: Cluster> {
 impl<C: Cluster> Idempotence<C> {
     /// Gets a producer id from the cluster, retrying the answers that mean "not yet"
     /// (a broker that just started hands out ids only once it has a block of them)
-    /// for up to `START_PATIENCE`.
+    /// for up to `INIT_PRODUCER_ID_PATIENCE`.
     pub async fn start(
         cluster: Arc<C>,
         request_timeout: Duration,
         metrics: Arc<Metrics>,
     ) -> Result<Self, LinkError> {
-        let give_up_at = tokio::time::Instant::now() + START_PATIENCE;
+        let give_up_at = tokio::time::Instant::now() + INIT_PRODUCER_ID_PATIENCE;
         let identity = loop {
             let error = match within(
                 request_timeout,
@@ -59,11 +55,12 @@ impl<C: Cluster> Idempotence<C> {
                         | ProtocolError::RequestTimedOut
                 )
             );
-            if !not_yet || tokio::time::Instant::now() + START_RETRY_PAUSE >= give_up_at {
+            if !not_yet || tokio::time::Instant::now() + INIT_PRODUCER_ID_RETRY_PAUSE >= give_up_at
+            {
                 return Err(error);
             }
             debug!(error = %error, "producer id not available yet; asking again");
-            tokio::time::sleep(START_RETRY_PAUSE).await;
+            tokio::time::sleep(INIT_PRODUCER_ID_RETRY_PAUSE).await;
         };
         info!(
             producer_id = identity.id,

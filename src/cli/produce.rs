@@ -427,7 +427,7 @@ async fn wait_for_topic(client: &rskafka::client::Client, topic: &str) -> Result
         match connect::partition_count(client, topic).await {
             Ok(_) => return Ok(()),
             Err(e) if Instant::now() >= deadline => return Err(e.into()),
-            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            Err(_) => tokio::time::sleep(config::TOPIC_READY_POLL).await,
         }
     }
 }
