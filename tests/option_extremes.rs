@@ -192,6 +192,65 @@ fn every_numeric_and_enumerated_option_refuses_extreme_values_before_connecting(
     );
 }
 
+/// `--help` groups the options of each command under headings, as cargo and ripgrep do:
+/// each shared set of options under its own, and every option of `produce` under one.
+#[test]
+fn help_shows_each_set_of_options_under_its_heading() {
+    const HEADINGS: [(&str, &str); 2] = [
+        ("ConnectionArgs", "Connection"),
+        ("EngineArgs", "Batching and delivery"),
+    ];
+    const PRODUCE_HEADINGS: [&str; 5] = [
+        "Connection",
+        "Batching and delivery",
+        "Source",
+        "Topic creation",
+        "Output",
+    ];
+    fn commands(command: &clap::Command, path: String, out: &mut Vec<(String, clap::Command)>) {
+        out.push((path.clone(), command.clone()));
+        for sub in command.get_subcommands() {
+            commands(sub, format!("{path} {}", sub.get_name()), out);
+        }
+    }
+    // Built, so that the global options stand in every subcommand too.
+    let mut root = cli::command();
+    root.build();
+    let mut all = Vec::new();
+    commands(&root, String::new(), &mut all);
+    // The options each shared set (a clap group named after its struct) defines.
+    let member_of = |group: &str, id: &clap::Id| {
+        all.iter().any(|(_, c)| {
+            c.get_groups()
+                .any(|g| g.get_id() == group && g.get_args().any(|a| a == id))
+        })
+    };
+    let mut failures = Vec::new();
+    for (path, command) in &all {
+        for arg in command.get_arguments() {
+            let (Some(long), heading) = (arg.get_long(), arg.get_help_heading()) else {
+                continue;
+            };
+            for (group, expected) in HEADINGS {
+                let member = member_of(group, arg.get_id());
+                if member != (heading == Some(expected)) {
+                    failures.push(format!(
+                        "{path} --{long}: under {heading:?}, member of {group}: {member}"
+                    ));
+                }
+            }
+            let shown = !arg.is_hide_set() && !matches!(long, "help" | "version");
+            if path.trim() == "produce"
+                && shown
+                && !heading.is_some_and(|h| PRODUCE_HEADINGS.contains(&h))
+            {
+                failures.push(format!("produce --{long}: under {heading:?}"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 #[test]
 fn every_entry_of_the_table_is_an_option_that_exists() {
     let longs: Vec<String> = walked_options()

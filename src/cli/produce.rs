@@ -69,7 +69,7 @@ pub struct ProduceArgs {
     skip_invalid: bool,
 
     /// Drop JSON fields the schema does not have, instead of refusing the line.
-    #[arg(long, requires = "input")]
+    #[arg(long, help_heading = "Source", requires = "input")]
     ignore_unknown_fields: bool,
 
     /// Create the topic first if it does not exist.
