@@ -305,3 +305,21 @@ fn extreme_values_in_the_environment_are_refused_too() {
         assert!(!stderr.contains("panicked"), "{variable}={value}: {stderr}");
     }
 }
+
+#[test]
+fn consume_and_verify_ignore_the_engine_settings_in_the_environment() {
+    for command in ["consume", "verify"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_kafka-producer"))
+            .env("KAFKA_BROKER", "127.0.0.1:1")
+            .env("KAFKA_CONNECT_TIMEOUT_S", "1")
+            .env("KAFKA_BATCH_MAX_BYTES", "0")
+            .env("KAFKA_LINGER_MS", "99999999999999999999")
+            .arg(command)
+            .output()
+            .expect("the binary runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        // Past the options: it tried the (unreachable) broker, exit 3.
+        assert_eq!(out.status.code(), Some(3), "{command}: {stderr}");
+        assert!(stderr.contains("cannot reach"), "{command}: {stderr}");
+    }
+}
