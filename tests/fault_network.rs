@@ -204,6 +204,7 @@ async fn run(
     let during = FaultStats {
         responses_swallowed: stats.responses_swallowed - before.responses_swallowed,
         requests_dropped: stats.requests_dropped - before.requests_dropped,
+        requests_stalled: stats.requests_stalled - before.requests_stalled,
     };
     check_fault_specific(fault, idempotence, &verdict, &metrics, during, &label);
 }
@@ -213,6 +214,7 @@ async fn run(
 struct FaultStats {
     responses_swallowed: u64,
     requests_dropped: u64,
+    requests_stalled: u64,
 }
 
 fn check_fault_specific(
@@ -242,8 +244,15 @@ fn check_fault_specific(
                 );
             }
         }
-        // Shorter than the message timeout: everything is delivered, late.
-        Fault::Stall => assert_eq!(verdict.failures(), 0, "{context}"),
+        // Shorter than the message timeout: everything is delivered, the requests the
+        // stall held among them (late, once it was over).
+        Fault::Stall => {
+            assert!(
+                during.requests_stalled > 0,
+                "the stall held no request: {context}"
+            );
+            assert_eq!(verdict.failures(), 0, "{context}");
+        }
         Fault::BlackholeShorterThanTimeout => {
             assert!(
                 during.requests_dropped > 0,

@@ -49,6 +49,8 @@ pub struct ProxyStats {
     pub connections: u64,
     pub requests_forwarded: u64,
     pub requests_dropped: u64,
+    /// Requests that arrived while the proxy was stalled and waited for the stall's end.
+    pub requests_stalled: u64,
     /// Times every connection was reset.
     pub resets: u64,
     /// Produce responses that never reached the client because the armed reset fired.
@@ -60,6 +62,7 @@ struct Counters {
     connections: AtomicU64,
     requests_forwarded: AtomicU64,
     requests_dropped: AtomicU64,
+    requests_stalled: AtomicU64,
     resets: AtomicU64,
     responses_swallowed: AtomicU64,
 }
@@ -138,6 +141,7 @@ impl Proxy {
             connections: c.connections.load(Ordering::SeqCst),
             requests_forwarded: c.requests_forwarded.load(Ordering::SeqCst),
             requests_dropped: c.requests_dropped.load(Ordering::SeqCst),
+            requests_stalled: c.requests_stalled.load(Ordering::SeqCst),
             resets: c.resets.load(Ordering::SeqCst),
             responses_swallowed: c.responses_swallowed.load(Ordering::SeqCst),
         }
@@ -222,6 +226,12 @@ where
     let mut mode = shared.mode.subscribe();
     loop {
         let frame = read_frame(r).await?;
+        if *mode.borrow_and_update() == Mode::Stall {
+            shared
+                .counters
+                .requests_stalled
+                .fetch_add(1, Ordering::SeqCst);
+        }
         if unstalled(&mut mode).await == Mode::DropRequests {
             shared
                 .counters
