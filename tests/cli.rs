@@ -444,22 +444,7 @@ async fn sigint_stops_producing_flushes_and_prints_the_summary() {
     };
     let topic = common::unique_topic("cli-sigint");
     common::create_topic(&client, &topic, 3).await;
-    let child = bin()
-        .args([
-            "--topic",
-            &topic,
-            "produce",
-            "--duration",
-            "0",
-            "--rate",
-            "2000",
-            "--summary",
-            "json",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = endless_produce(&topic).spawn().unwrap();
     wait_for_records(&client, &topic).await;
     signal(&child, "INT");
     let out = child.wait_with_output().unwrap();
@@ -539,22 +524,45 @@ async fn sigterm_flushes_like_sigint_and_a_second_signal_exits_at_once_with_130(
     let client = broker.client(Duration::from_secs(10)).await;
     common::create_topic(&client, &topic, 3).await;
     let mut producer = endless_produce(&topic);
-    let child = producer
+    let mut child = producer
         .env("KAFKA_BROKER", broker.address())
         .spawn()
         .unwrap();
     wait_for_records(&client, &topic).await;
     broker.script(&["freeze"]).await;
     signal(&child, "INT");
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The second signal once the first one's flush has begun.
+    let stderr = stderr_until(&mut child, "stopping: flushing what was accepted");
     signal(&child, "TERM");
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(130), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stderr).contains("stopping: flushing what was accepted"),
-        "the first signal started the flush: {}",
-        text(&out.stderr)
-    );
+    let status = child.wait().unwrap();
+    let stderr = stderr.join().unwrap();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+}
+
+/// Reads the child's stderr on a thread of its own and returns once a line holding
+/// `words` was read; the thread's result is the whole of stderr, once the child ended.
+fn stderr_until(child: &mut std::process::Child, words: &str) -> std::thread::JoinHandle<String> {
+    use std::io::BufRead;
+    let stderr = std::io::BufReader::new(child.stderr.take().expect("stderr is piped"));
+    let (seen_tx, seen) = std::sync::mpsc::channel();
+    let wanted = words.to_string();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in stderr.lines().map_while(Result::ok) {
+            if line.contains(&wanted) {
+                let _ = seen_tx.send(());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    // Only a bound for a run that never prints it.
+    if seen.recv_timeout(Duration::from_secs(60)).is_err() {
+        let _ = child.kill();
+        panic!("stderr never showed {words:?}: {}", reader.join().unwrap());
+    }
+    reader
 }
 
 #[tokio::test]
