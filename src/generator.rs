@@ -29,6 +29,8 @@ const REFERRERS: [&str; 4] = ["search", "newsletter", "friend", "ad"];
 
 /// SplitMix64 (Steele, Lea and Flood, 2014): a tiny, fast PRNG with good statistical quality.
 /// Not cryptographic, which is fine: it only has to make varied, reproducible test data.
+/// Hand-written rather than `rand`'s, whose generators may change between versions: a seed
+/// must give the same events in every build.
 #[derive(Debug, Clone)]
 struct SplitMix64 {
     state: u64,

@@ -61,6 +61,7 @@ pub struct Metrics {
     compressed_bytes_sent: AtomicU64,
     duplicate_answers: AtomicU64,
     /// Ack latency (acceptance to acknowledgement) in microseconds, log-linear buckets.
+    /// Hand-written atomics, not a `Histogram` (which locks): it is written once per event.
     latency_us: Vec<AtomicU64>,
     latency_sum_us: AtomicU64,
     /// Once per batch, so a histogram's lock costs nothing per event.
@@ -300,11 +301,12 @@ impl Metrics {
     pub(crate) fn record_failed(&self, error: &DeliveryError, count: u64) {
         let counter = match error {
             DeliveryError::TimedOutQueued { .. } => &self.failed_timed_out_queued,
-            DeliveryError::TimedOutInFlight { .. } | DeliveryError::Abandoned => {
-                &self.failed_timed_out_in_flight
-            }
+            DeliveryError::TimedOutInFlight { .. } => &self.failed_timed_out_in_flight,
             DeliveryError::Rejected { .. } => &self.failed_rejected,
             DeliveryError::Closed => &self.failed_closed,
+            // Only a report's receiver makes it, when the worker dropped the reply unsent;
+            // no worker reports it.
+            DeliveryError::Abandoned => return,
         };
         counter.fetch_add(count, Relaxed);
     }
