@@ -16,6 +16,8 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use rskafka::client::partition::OffsetAt;
+
 const PARTITIONS: i32 = 1_000;
 const EVENTS: u64 = 1_000_000;
 
@@ -98,11 +100,21 @@ async fn a_thousand_partitions_get_every_event_over_one_connection_per_broker() 
     // A failing assertion below must not leave the producer running.
     let guard = KillOnDrop(pid);
     let started = Instant::now();
+    // Counted once partition 0 holds an event: the producer is sending, so start-up and
+    // its probe connection are over.
+    let first_partition = kafka_producer::connect::partition_client(&client, &topic, 0)
+        .await
+        .unwrap();
+    let mut sending = false;
     let mut most_sockets = 0;
     let mut samples = 0;
     while child.try_wait().unwrap().is_none() {
-        // Past start-up (the probe connection is closed by then).
-        if started.elapsed() > Duration::from_millis(500) {
+        sending = sending
+            || first_partition
+                .get_offset(OffsetAt::Latest)
+                .await
+                .is_ok_and(|end| end > 0);
+        if sending {
             most_sockets = most_sockets.max(tcp_sockets_of(pid));
             samples += 1;
         }
