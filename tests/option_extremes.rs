@@ -1,6 +1,8 @@
 //! Every numeric and enumerated option of every command, walked from the CLI's own clap
 //! definition, given values out of its range: the real binary must refuse each before it
 //! connects, with exit code 2, one error naming the option and what it allows, no panic.
+//! Walked the same way: the headings `--help` shows them under. And the commands that only
+//! read (`consume`, `verify`) are not stopped by a bad batching setting.
 
 // The CLI lives in the binary; its definition is compiled in here as well, so that the
 // walk is over the options as they are defined and a new option cannot escape it.
