@@ -317,53 +317,81 @@ impl Producer {
     /// Cancelling it before it completes leaves nothing queued. Events with the same
     /// user id are delivered in the order their `send` calls completed.
     pub async fn send(&self, event: &UserEvent) -> Result<DeliveryFuture, SendError> {
-        let (record, size) = self.encode(event)?;
-        self.shared
-            .buffer
-            .admit(size as u32)
-            .await
-            .map_err(|_| SendError::Closed)?;
-        self.enqueue(record, size)
+        let record = EncodedEvent::new(event);
+        self.send_encoded(record).await.map_err(|(error, _)| error)
     }
 
     /// Like `send`, but fails at once with `QueueFull` instead of waiting for room.
     pub fn try_send(&self, event: &UserEvent) -> Result<DeliveryFuture, SendError> {
-        let (record, size) = self.encode(event)?;
-        self.shared
-            .buffer
-            .try_admit(size as u32)
-            .map_err(|e| match e {
-                AdmitError::Full => SendError::QueueFull,
-                AdmitError::Closed => SendError::Closed,
-            })?;
+        let record = EncodedEvent::new(event);
+        self.try_send_encoded(record).map_err(|(error, _)| error)
+    }
+
+    /// `send` for an event encoded already (`EncodedEvent::new` or `from_event`): lets a
+    /// caller encode on its own threads, next to where its events are made, so that the
+    /// thread calling it only queues. A refused record comes back with the error, as
+    /// rust-rdkafka's `send` returns its message.
+    pub async fn send_encoded(
+        &self,
+        record: EncodedEvent,
+    ) -> Result<DeliveryFuture, (SendError, EncodedEvent)> {
+        let (record, size) = self.check(record)?;
+        if self.shared.buffer.admit(size as u32).await.is_err() {
+            return Err((SendError::Closed, record));
+        }
         self.enqueue(record, size)
     }
 
-    fn encode(&self, event: &UserEvent) -> Result<(EncodedEvent, usize), SendError> {
-        if self.closed.load(Ordering::Relaxed) {
-            return Err(SendError::Closed);
+    /// `try_send` for an event encoded already.
+    pub fn try_send_encoded(
+        &self,
+        record: EncodedEvent,
+    ) -> Result<DeliveryFuture, (SendError, EncodedEvent)> {
+        let (record, size) = self.check(record)?;
+        if let Err(e) = self.shared.buffer.try_admit(size as u32) {
+            let error = match e {
+                AdmitError::Full => SendError::QueueFull,
+                AdmitError::Closed => SendError::Closed,
+            };
+            return Err((error, record));
         }
-        let record = EncodedEvent::new(event);
+        self.enqueue(record, size)
+    }
+
+    /// The record with its buffer size, or why it cannot be accepted.
+    fn check(
+        &self,
+        record: EncodedEvent,
+    ) -> Result<(EncodedEvent, usize), (SendError, EncodedEvent)> {
+        if self.closed.load(Ordering::Relaxed) {
+            return Err((SendError::Closed, record));
+        }
         let size = record.size();
         if size > self.batch_max_bytes {
-            return Err(SendError::TooLarge {
+            let error = SendError::TooLarge {
                 size,
                 limit: self.batch_max_bytes,
                 setting: "batch_max_bytes",
-            });
+            };
+            return Err((error, record));
         }
         if size as u64 > self.buffer_max_bytes {
-            return Err(SendError::TooLarge {
+            let error = SendError::TooLarge {
                 size,
                 limit: self.buffer_max_bytes as usize,
                 setting: "buffer_max_bytes",
-            });
+            };
+            return Err((error, record));
         }
         Ok((record, size))
     }
 
     /// Hands an admitted record to its partition's worker.
-    fn enqueue(&self, record: EncodedEvent, size: usize) -> Result<DeliveryFuture, SendError> {
+    fn enqueue(
+        &self,
+        record: EncodedEvent,
+        size: usize,
+    ) -> Result<DeliveryFuture, (SendError, EncodedEvent)> {
         let key = record.key.as_slice();
         let partition =
             self.partitioner
@@ -378,10 +406,13 @@ impl Producer {
         let worker = self.shared.workers[partition]
             .get()
             .expect("partitions below the count have workers");
-        if worker.send(Command::Record(pending)).is_err() {
+        if let Err(refused) = worker.send(Command::Record(pending)) {
             // The worker stopped taking records (closed): the event was never accepted.
             self.shared.buffer.release(1, size);
-            return Err(SendError::Closed);
+            let Command::Record(pending) = refused.0 else {
+                unreachable!("the command sent was a record")
+            };
+            return Err((SendError::Closed, pending.record));
         }
         self.shared.metrics.record_accepted();
         Ok(DeliveryFuture { receiver })

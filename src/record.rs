@@ -45,6 +45,18 @@ impl EncodedEvent {
         }
     }
 
+    /// `new` for an event the caller is done with: its `user_id` becomes the key without
+    /// a copy, and the rest is freed on the caller's thread, where it was allocated.
+    pub fn from_event(mut event: UserEvent) -> Self {
+        let value = event.encode_to_vec();
+        Self {
+            key: std::mem::take(&mut event.user_id).into_bytes(),
+            value,
+            event_type: event_type_name(&event),
+            timestamp_ms: event.timestamp,
+        }
+    }
+
     /// The bytes the record takes in a batch before compression: what the buffer and
     /// the batch byte cap count.
     pub fn size(&self) -> usize {
@@ -79,6 +91,7 @@ mod tests {
             ..Default::default()
         };
         let record = EncodedEvent::new(&event);
+        assert_eq!(EncodedEvent::from_event(event.clone()), record);
         assert_eq!(record.key, b"user-42");
         assert_eq!(record.event_type, "USER_LOGOUT");
         assert_eq!(record.timestamp_ms, 1_700_000_000_123);

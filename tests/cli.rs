@@ -795,6 +795,10 @@ async fn unusable_input_ends_with_one_line_and_exit_code_4() {
         stderr.contains("larger than --batch-max-bytes (KAFKA_BATCH_MAX_BYTES), 2000 bytes"),
         "{stderr}"
     );
+    assert!(
+        stderr.contains("event big of "),
+        "names the event: {stderr}"
+    );
     assert_eq!(
         reader::read_all(&client, &topic).await.unwrap().len(),
         2,

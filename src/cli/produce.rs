@@ -12,8 +12,11 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use kafka_producer::config::MAX_PARTITIONS;
 use kafka_producer::config::{self, ProducerConfig};
+use kafka_producer::event::UserEvent;
 use kafka_producer::json_lines::ParseOptions;
+use kafka_producer::record::EncodedEvent;
 use kafka_producer::{DeliveryFuture, Producer, SendError, connect};
+use prost::Message;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -298,17 +301,20 @@ async fn send_all(
             if past_until() {
                 break;
             }
-            match producer.send(&event).await {
+            match producer.send_encoded(event).await {
                 Ok(report) => reports.push(report),
-                Err(SendError::TooLarge {
-                    size,
-                    limit,
-                    setting,
-                }) => {
+                Err((
+                    SendError::TooLarge {
+                        size,
+                        limit,
+                        setting,
+                    },
+                    record,
+                )) => {
                     outcome.invalid_lines += 1;
                     let message = format!(
                         "event {} of {size} bytes is larger than {}, {limit} bytes; raise it or send smaller events",
-                        event.event_id,
+                        event_id_of(&record),
                         super::options::flag_of(setting)
                     );
                     if args.skip_invalid {
@@ -318,7 +324,7 @@ async fn send_all(
                     outcome.bad_input = Some(message);
                     break;
                 }
-                Err(error) => {
+                Err((error, _)) => {
                     outcome.bad_input = Some(error.to_string());
                     break;
                 }
@@ -334,6 +340,14 @@ async fn send_all(
         }
     }
     outcome
+}
+
+/// The event id inside an encoded event, for naming one that was refused: decoded only
+/// then, so the sources need not keep every id.
+fn event_id_of(record: &EncodedEvent) -> String {
+    UserEvent::decode(record.value.as_slice())
+        .map(|event| event.event_id)
+        .unwrap_or_default()
 }
 
 /// Prints the first failures on stderr and the summary on stdout.

@@ -1,13 +1,14 @@
 //! Where `produce` gets its events: the seeded generator or JSON lines from a file/stdin.
-//! Runs on its own thread (parsing and generating cost CPU, and reading stdin blocks),
-//! and feeds the produce loop with chunks, in input order, through a bounded channel.
+//! Runs on its own thread (parsing, generating and encoding cost CPU, and reading stdin
+//! blocks), and feeds the produce loop with encoded events in chunks, in input order,
+//! through a bounded channel: the loop only queues them.
 
 use std::fs::File;
 use std::io::Read;
 
-use kafka_producer::event::UserEvent;
 use kafka_producer::generator::Generator;
 use kafka_producer::json_lines::{JsonLinesReader, LineError, ParseOptions, system_now_ms};
+use kafka_producer::record::EncodedEvent;
 use tokio::sync::mpsc;
 
 /// Events handed over per channel message: amortises the hand-off cost.
@@ -16,8 +17,9 @@ const CHUNK: usize = 1024;
 /// the source may run ahead of the producer's own (bounded) buffer.
 const CHUNKS_AHEAD: usize = 8;
 
-/// One input item: an event, or a line that could not be used.
-pub type Item = Result<UserEvent, LineError>;
+/// One input item: an event, encoded here so the event is freed on the thread that made
+/// it, or a line that could not be used.
+pub type Item = Result<EncodedEvent, LineError>;
 
 /// Where JSON lines come from.
 pub enum Input {
@@ -41,7 +43,9 @@ pub fn generator(seed: u64, users: u64, count: Option<u64>) -> mpsc::Receiver<Ve
         while remaining > 0 {
             let n = remaining.min(CHUNK as u64);
             let now = now_ms();
-            let chunk = (0..n).map(|_| Ok(generator.next_event(now))).collect();
+            let chunk = (0..n)
+                .map(|_| Ok(EncodedEvent::from_event(generator.next_event(now))))
+                .collect();
             remaining -= n;
             if tx.blocking_send(chunk).is_err() {
                 return; // the produce loop stopped
@@ -68,7 +72,7 @@ fn send_lines(input: impl Read, options: ParseOptions, tx: &mpsc::Sender<Vec<Ite
     let mut chunk = Vec::with_capacity(CHUNK);
     let mut lines = JsonLinesReader::new(input, options);
     while let Some(item) = lines.next() {
-        chunk.push(item);
+        chunk.push(item.map(EncodedEvent::from_event));
         // A full chunk goes; so does a partial one before a read that may wait (a live
         // pipe's events must not sit here until more arrive).
         if chunk.len() == CHUNK || !lines.has_buffered_line() {
