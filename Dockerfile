@@ -13,6 +13,8 @@
 #
 # Without Docker, `make static` builds the same kind of binary for x86_64 and
 # aarch64 (cargo-zigbuild); this image uses the plain musl toolchain instead.
+# The runtime-prebuilt target puts that binary in the same image with no Rust
+# image to pull; `make test-image` builds and runs it with podman.
 
 # ---- builder -----------------------------------------------------------------
 FROM rust:1.95-bookworm AS builder
@@ -38,8 +40,31 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     && cp target/x86_64-unknown-linux-musl/release/kafka-producer /kafka-producer \
     && /kafka-producer --version
 
-# ---- runtime -----------------------------------------------------------------
-FROM scratch
+# ---- runtime from a prebuilt binary ---------------------------------------------
+# The same image from a binary `make static` already built, without pulling the Rust
+# image (scripts/test-image.sh builds it with podman). The context is a directory
+# holding only kafka-producer and ca-certificates.crt:
+#   docker build --target runtime-prebuilt -f Dockerfile -t kafka-producer DIR
+# Everything below the COPYs matches the runtime stage (tests/deploy_files.rs checks).
+FROM scratch AS runtime-prebuilt
+
+COPY ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
+COPY kafka-producer /kafka-producer
+
+ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt \
+    KAFKA_BROKER=localhost:9092 \
+    KAFKA_TOPIC=user.events \
+    PRODUCE_RATE=1000 \
+    KAFKA_PRODUCER_METRICS_ADDR=0.0.0.0:9464 \
+    KAFKA_PRODUCER_LOG_FORMAT=json
+EXPOSE 9464
+USER 65532:65532
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["/kafka-producer"]
+CMD ["produce", "--create-topic", "--duration", "0"]
+
+# ---- runtime (the default target) ---------------------------------------------
+FROM scratch AS runtime
 
 COPY --from=builder /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 COPY --from=builder /kafka-producer /kafka-producer

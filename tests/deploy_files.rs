@@ -11,7 +11,8 @@
 //!
 //! No Docker engine or Kubernetes cluster is needed (none runs in CI): the compose file
 //! and manifests are parsed as YAML (yaml-rust2), the Dockerfile and .dockerignore are
-//! read as text, and the settings they give are tried on the binary itself.
+//! read as text, and the settings they give are tried on the binary itself. The image
+//! itself is built and run with podman by `make test-image` (scripts/test-image.sh).
 
 mod common;
 
@@ -550,6 +551,62 @@ fn dockerfile_entrypoint_is_the_static_binary() {
     assert!(
         cmd.windows(2).any(|w| w == ["--duration", "0"]),
         "CMD must run until stopped: {cmd:?}"
+    );
+}
+
+/// `make test-image` builds the runtime-prebuilt target (no Rust image to pull), so what
+/// it checks holds for the default image only if the two stages differ in where the
+/// files come from and nothing else.
+#[test]
+fn dockerfile_prebuilt_target_is_the_runtime_stage_with_a_prebuilt_binary() {
+    let stages = dockerfile_stages();
+    let last = stages.last().unwrap();
+    let prebuilt = stages
+        .iter()
+        .find(|s| {
+            s[0].args
+                .to_ascii_lowercase()
+                .ends_with(" as runtime-prebuilt")
+        })
+        .expect("a stage named runtime-prebuilt");
+    assert_eq!(
+        prebuilt[0].args.split_whitespace().next(),
+        Some("scratch"),
+        "runtime-prebuilt is FROM {}",
+        prebuilt[0].args
+    );
+    let settings = |stage: &[Instruction]| -> Vec<(String, String)> {
+        stage[1..]
+            .iter()
+            .filter(|i| i.keyword != "COPY")
+            .map(|i| (i.keyword.clone(), i.args.clone()))
+            .collect()
+    };
+    assert_eq!(
+        settings(prebuilt),
+        settings(last),
+        "runtime-prebuilt and the final stage should set the same ENV, USER, CMD, ..."
+    );
+    // The same files at the same places, from the build context instead of the builder.
+    let destinations = |stage: &[Instruction]| -> Vec<String> {
+        let mut d: Vec<String> = args_of(stage, "COPY")
+            .iter()
+            .map(|c| c.split_whitespace().last().unwrap().to_string())
+            .collect();
+        d.sort();
+        d
+    };
+    assert_eq!(destinations(prebuilt), destinations(last));
+    for copy in args_of(prebuilt, "COPY") {
+        assert!(
+            !copy.starts_with("--from="),
+            "runtime-prebuilt copies from its context, not another stage: COPY {copy}"
+        );
+    }
+    let script = read("scripts/test-image.sh");
+    assert!(
+        script.contains("--target runtime-prebuilt"),
+        "scripts/test-image.sh should build the runtime-prebuilt target"
     );
 }
 
