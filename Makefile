@@ -59,14 +59,21 @@ test:
 #   make test-static   builds them if missing, then --version, schema show and
 #                      a 300-event produce to the local broker with each (the
 #                      aarch64 one under qemu-aarch64-static)
+#   make test-image    the Dockerfile's image (runtime-prebuilt target, from the
+#                      x86_64 binary) built and run with podman against the local
+#                      broker, and compose's producer service with podman-compose;
+#                      installs podman, runc and podman-compose (scripts/test-image.sh)
 # ---------------------------------------------------------------------------
-.PHONY: static test-static
+.PHONY: static test-static test-image
 
 static:
 	scripts/static.sh
 
 test-static:
 	scripts/test-static.sh
+
+test-image:
+	scripts/test-image.sh
 # ---------------------------------------------------------------------------
 # end of static builds section
 # ---------------------------------------------------------------------------
