@@ -76,9 +76,13 @@ fn backoff(deadline: Duration) -> BackoffConfig {
 
 /// Connects to the cluster; fails within `connect_timeout` if no broker answers, and at
 /// once when a broker refuses the credentials or the TLS handshake (no retry storm).
-/// `retry_deadline` bounds each later request's internal retries.
+/// `request_timeout` is how long a later metadata (or other non-produce) request may go
+/// unanswered before its connection is dropped (`request.timeout.ms`, at least
+/// [`CLIENT_REQUEST_TIMEOUT_MIN`]); `retry_deadline`, the delivery timeout, bounds each
+/// such request's internal retries.
 pub async fn connect(
     config: &ConnectionConfig,
+    request_timeout: Duration,
     retry_deadline: Duration,
 ) -> Result<Client, ConnectError> {
     let brokers = config.brokers.join(",");
@@ -90,7 +94,7 @@ pub async fn connect(
     let mut last_unreachable = None;
     let mut hung_up_seen = false;
     loop {
-        let probe = builder(config, CONNECT_PROBE_RETRY_DEADLINE)?.build();
+        let probe = builder(config, request_timeout, CONNECT_PROBE_RETRY_DEADLINE)?.build();
         match tokio::time::timeout_at(give_up_at, probe).await {
             Ok(Ok(_)) => break,
             Ok(Err(e)) => match explain(&e, &brokers) {
@@ -118,28 +122,21 @@ pub async fn connect(
         }
     }
     let retry_deadline = retry_deadline.max(CLIENT_RETRY_DEADLINE_MIN);
-    builder(config, retry_deadline)?
+    builder(config, request_timeout, retry_deadline)?
         .build()
         .await
         .map_err(|e| explain(&e, &brokers))
 }
 
-/// How long a metadata (or other non-produce) request may go unanswered before its
-/// connection is dropped: half the retry deadline (the message timeout), so a hung
-/// broker is left while a batch still has time to reach the new leader; at least
-/// [`CLIENT_REQUEST_TIMEOUT_MIN`].
-fn request_timeout(retry_deadline: Duration) -> Duration {
-    (retry_deadline / 2).max(CLIENT_REQUEST_TIMEOUT_MIN)
-}
-
 fn builder(
     config: &ConnectionConfig,
+    request_timeout: Duration,
     retry_deadline: Duration,
 ) -> Result<ClientBuilder, ConnectError> {
     let mut builder = ClientBuilder::new(config.brokers.clone())
         .client_id("kafka-producer")
         .backoff_config(backoff(retry_deadline))
-        .request_timeout(request_timeout(retry_deadline));
+        .request_timeout(request_timeout.max(CLIENT_REQUEST_TIMEOUT_MIN));
     if config.tls {
         builder = builder.tls_config(Arc::new(tls_config(config)?));
     }

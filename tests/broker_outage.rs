@@ -45,9 +45,13 @@ async fn outages_resolve_every_event_and_backpressure_holds_until_the_broker_ret
         ..Default::default()
     };
     connection.connect_timeout = Duration::from_secs(10);
-    let client = connect::connect(&connection, Duration::from_secs(10))
-        .await
-        .unwrap();
+    let client = connect::connect(
+        &connection,
+        kafka_producer::config::DEFAULT_REQUEST_TIMEOUT,
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
 
     // 1. Broker killed: every accepted event resolves as timed out. (That it comes at
     // the message timeout, not later, is checked exactly on a paused clock in
@@ -83,9 +87,13 @@ async fn outages_resolve_every_event_and_backpressure_holds_until_the_broker_ret
     // 2. Broker back, then stalled with a 1 MiB buffer: try_send fails fast, send waits,
     // memory stays bounded, and everything is delivered once it resumes.
     broker.up().await;
-    let client = connect::connect(&connection, Duration::from_secs(10))
-        .await
-        .unwrap();
+    let client = connect::connect(
+        &connection,
+        kafka_producer::config::DEFAULT_REQUEST_TIMEOUT,
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
     let topic = common::unique_topic("outage-stall");
     common::create_topic(&client, &topic, 3).await;
     let mut config = common::config_for(&topic);

@@ -119,9 +119,13 @@ async fn no_command_on_a_fresh_broker_creates_the_default_topic_but_no_other() {
         brokers: vec![broker.address()],
         ..Default::default()
     };
-    let client = kafka_producer::connect::connect(&config, std::time::Duration::from_secs(10))
-        .await
-        .unwrap();
+    let client = kafka_producer::connect::connect(
+        &config,
+        kafka_producer::config::DEFAULT_REQUEST_TIMEOUT,
+        std::time::Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         kafka_producer::connect::partition_count(&client, kafka_producer::config::DEFAULT_TOPIC)
             .await

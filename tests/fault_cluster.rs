@@ -173,9 +173,13 @@ async fn cluster_client() -> rskafka::client::Client {
         connect_timeout: Duration::from_secs(30),
         ..Default::default()
     };
-    connect::connect(&connection, Duration::from_secs(30))
-        .await
-        .unwrap_or_else(|e| panic!("connecting to the cluster: {e}"))
+    connect::connect(
+        &connection,
+        kafka_producer::config::DEFAULT_REQUEST_TIMEOUT,
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("connecting to the cluster: {e}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -82,9 +82,13 @@ async fn client_through(proxy: &Proxy) -> rskafka::client::Client {
         connect_timeout: Duration::from_secs(30),
         ..Default::default()
     };
-    connect::connect(&connection, Duration::from_secs(30))
-        .await
-        .unwrap_or_else(|e| panic!("connecting through the proxy: {e}"))
+    connect::connect(
+        &connection,
+        kafka_producer::config::DEFAULT_REQUEST_TIMEOUT,
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("connecting through the proxy: {e}"))
 }
 
 async fn run(

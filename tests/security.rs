@@ -55,9 +55,13 @@ async fn stored_event_ids(address: &str, topic: &str) -> (usize, HashSet<String>
         brokers: vec![address.to_string()],
         ..Default::default()
     };
-    let client = connect::connect(&config, Duration::from_secs(10))
-        .await
-        .expect("the plaintext listener answers");
+    let client = connect::connect(
+        &config,
+        kafka_producer::config::DEFAULT_REQUEST_TIMEOUT,
+        Duration::from_secs(10),
+    )
+    .await
+    .expect("the plaintext listener answers");
     let stored = reader::read_all(&client, topic)
         .await
         .unwrap_or_else(|e| panic!("reading {topic} back: {e}"));

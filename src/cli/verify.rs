@@ -22,7 +22,12 @@ pub struct VerifyArgs {
 pub async fn run(connection: &ConnectionArgs, args: VerifyArgs) -> Result<ExitCode, CliError> {
     let settings = connection.to_config()?;
     // Reads retry as long as the producer's default message timeout lets a send retry.
-    let client = connect::connect(&settings, config::DEFAULT_MESSAGE_TIMEOUT).await?;
+    let client = connect::connect(
+        &settings,
+        config::DEFAULT_REQUEST_TIMEOUT,
+        config::DEFAULT_MESSAGE_TIMEOUT,
+    )
+    .await?;
     let topic = &connection.topic;
     let v = reader::verify(&client, topic).await?;
     let expectation_met = args.expect.is_none_or(|n| n == v.distinct_event_ids);

@@ -71,9 +71,13 @@ impl OwnedBroker {
             connect_timeout: patience,
             ..Default::default()
         };
-        kafka_producer::connect::connect(&connection, patience)
-            .await
-            .unwrap_or_else(|e| panic!("connecting to the owned broker {}: {e}", self.instance))
+        kafka_producer::connect::connect(
+            &connection,
+            kafka_producer::config::DEFAULT_REQUEST_TIMEOUT,
+            patience,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("connecting to the owned broker {}: {e}", self.instance))
     }
 
     fn command(&self, args: &[&str]) -> Command {

@@ -45,7 +45,13 @@ pub async fn client_or_skip(test: &str) -> Option<Client> {
         connect_timeout: Duration::from_secs(5),
         ..Default::default()
     };
-    match connect::connect(&config, Duration::from_secs(10)).await {
+    match connect::connect(
+        &config,
+        kafka_producer::config::DEFAULT_REQUEST_TIMEOUT,
+        Duration::from_secs(10),
+    )
+    .await
+    {
         Ok(client) => Some(client),
         Err(e) if broker_required() => {
             panic!(
