@@ -61,8 +61,9 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_TOPIC_PARTITIONS: i32 = 3;
 /// Replication factor of a topic the CLI creates: one copy, as on a single local broker.
 pub const DEFAULT_REPLICATION_FACTOR: i16 = 1;
-/// How long a topic just created may take until the broker serves all its partitions.
-pub const TOPIC_READY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a topic just created may take until the broker serves all its partitions:
+/// a busy broker took over 10 s here to create a topic's partition logs.
+pub const TOPIC_READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Pause between the checks of whether a topic just created is served.
 pub const TOPIC_READY_POLL: Duration = Duration::from_millis(100);
 /// How long the controller may take to create a topic: the CreateTopics request's

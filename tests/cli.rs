@@ -1154,6 +1154,25 @@ async fn log_format_json_writes_every_log_line_and_the_final_error_as_a_json_obj
         error["message"].as_str().unwrap().contains("127.0.0.1:1"),
         "{error}"
     );
+
+    // Stopped by SIGTERM: the flush notice is a JSON line too.
+    let mut produce = endless_produce(&topic);
+    let child = produce
+        .env("KAFKA_PRODUCER_LOG_FORMAT", "json")
+        .spawn()
+        .unwrap();
+    wait_for_records(&client, &topic).await;
+    signal(&child, "TERM");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let logs = json_lines(&text(&out.stderr));
+    assert!(
+        logs.iter().any(|l| l["event"] == "stopping"
+            && l["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("stopping: flushing"))),
+        "no stopping event in {logs:?}"
+    );
 }
 
 #[test]

@@ -155,7 +155,7 @@ pub async fn run(
 ) -> Result<ExitCode, CliError> {
     let config = args.engine.to_config(connection)?;
     let input = open_input(args.input.as_ref())?;
-    let stop = stop_signal()?;
+    let stop = stop_signal(log_format)?;
     let served = match args.metrics_addr {
         Some(addr) => Some(metrics_server::start(addr).await?),
         None => None,
@@ -454,7 +454,7 @@ async fn wait_for_topic(client: &rskafka::client::Client, topic: &str) -> Result
 /// Notified on the first SIGINT/SIGTERM; a second one exits the process at once (130).
 /// The handlers are in place when this returns, so a signal that arrives while the
 /// producer still connects stops the run as soon as it can read.
-fn stop_signal() -> Result<Arc<tokio::sync::Notify>, CliError> {
+fn stop_signal(log_format: LogFormat) -> Result<Arc<tokio::sync::Notify>, CliError> {
     use tokio::signal::unix::{SignalKind, signal};
     let install = |kind: SignalKind, name: &str| {
         signal(kind).map_err(|e| CliError::usage(format!("cannot handle {name}: {e}")))
@@ -472,7 +472,13 @@ fn stop_signal() -> Result<Arc<tokio::sync::Notify>, CliError> {
             }
             signals += 1;
             if signals == 1 {
-                eprintln!("stopping: flushing what was accepted (signal again to exit at once)");
+                const STOPPING: &str =
+                    "stopping: flushing what was accepted (signal again to exit at once)";
+                match log_format {
+                    LogFormat::Text => eprintln!("{STOPPING}"),
+                    // Every stderr line is JSON for a log collector (warnings are on by default).
+                    LogFormat::Json => tracing::warn!(event = "stopping", "{STOPPING}"),
+                }
                 stop.notify_one();
             } else {
                 std::process::exit(130);
