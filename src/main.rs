@@ -10,6 +10,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
     kafka_producer::memory::tune_for_mimalloc();
+    // SAFETY: first thing in main, before the runtime starts any thread.
+    unsafe { cli::options::read_renamed_variables() };
     let args = cli::parse();
     let log_format = args.log_format;
     cli::init_tracing(log_format);

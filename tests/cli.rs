@@ -1155,7 +1155,10 @@ async fn log_format_json_writes_every_log_line_and_the_final_error_as_a_json_obj
         "{error}"
     );
 
-    // Stopped by SIGTERM: the flush notice is a JSON line too.
+    // Stopped by SIGTERM: the flush notice is a JSON line too. A topic of its own, so
+    // the wait below sees this run's records.
+    let topic = common::unique_topic("cli-json-logs-stop");
+    common::create_topic(&client, &topic, 3).await;
     let mut produce = endless_produce(&topic);
     let child = produce
         .env("KAFKA_PRODUCER_LOG_FORMAT", "json")
@@ -1206,4 +1209,33 @@ fn a_signal_while_connecting_stops_at_once_with_130_and_says_nothing_was_sent() 
         rest.contains("stopped by a signal while connecting to 127.0.0.1:1; nothing was sent"),
         "{rest}"
     );
+}
+
+#[test]
+fn the_record_count_variables_are_read_by_their_old_names_too() {
+    // A value out of range is refused while parsing, before connecting: proof it was read.
+    for variable in [
+        "KAFKA_BATCH_MAX_RECORDS",
+        "KAFKA_BATCH_MAX_MESSAGES",
+        "KAFKA_BUFFER_MAX_RECORDS",
+        "KAFKA_BUFFER_MAX_MESSAGES",
+    ] {
+        let out = bin()
+            .args(["produce", "--count", "1"])
+            .env(variable, "0")
+            .output()
+            .unwrap();
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{variable}=0: {stderr}");
+        assert!(stderr.contains("-max-records"), "{variable}=0: {stderr}");
+    }
+    // Both set: the new name wins (parsing passes; then nothing answers on port 1).
+    let out = bin()
+        .args(["--broker", "127.0.0.1:1", "--connect-timeout", "1s"])
+        .args(["produce", "--count", "1"])
+        .env("KAFKA_BATCH_MAX_RECORDS", "10")
+        .env("KAFKA_BATCH_MAX_MESSAGES", "0")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
 }

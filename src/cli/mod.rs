@@ -4,7 +4,7 @@
 mod consume;
 mod errors;
 mod metrics_server;
-mod options;
+pub(crate) mod options;
 mod produce;
 mod samples;
 mod schema_cmd;

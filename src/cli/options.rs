@@ -55,11 +55,33 @@ pub struct ConnectionArgs {
     pub connect_timeout: Span,
 }
 
+/// Variables renamed to the setting they set, each with the name it had before: the old
+/// name is still read when the new one is unset, so existing deployments keep working.
+const RENAMED_VARIABLES: [(&str, &str); 2] = [
+    ("KAFKA_BATCH_MAX_MESSAGES", "KAFKA_BATCH_MAX_RECORDS"),
+    ("KAFKA_BUFFER_MAX_MESSAGES", "KAFKA_BUFFER_MAX_RECORDS"),
+];
+
+/// Sets each renamed variable from its old name when only the old one is set.
+///
+/// # Safety
+/// Changes the process environment: call it before any other thread runs.
+pub unsafe fn read_renamed_variables() {
+    for (old, new) in RENAMED_VARIABLES {
+        if std::env::var_os(new).is_none()
+            && let Some(value) = std::env::var_os(old)
+        {
+            // SAFETY: the caller promises that no other thread runs yet.
+            unsafe { std::env::set_var(new, value) };
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Batching and delivery")]
 pub struct EngineArgs {
     /// Records per batch at most (librdkafka batch.num.messages).
-    #[arg(long, alias = "batch-max-messages", env = "KAFKA_BATCH_MAX_MESSAGES",
+    #[arg(long, alias = "batch-max-messages", env = "KAFKA_BATCH_MAX_RECORDS",
           default_value_t = config::DEFAULT_BATCH_MAX_RECORDS,
           value_parser = integer_in(config::BATCH_MAX_RECORDS_RANGE))]
     pub batch_max_records: usize,
@@ -86,7 +108,7 @@ pub struct EngineArgs {
     pub buffer_max_bytes: Size,
 
     /// Events accepted but not yet reported (queue.buffering.max.messages).
-    #[arg(long, alias = "buffer-max-messages", env = "KAFKA_BUFFER_MAX_MESSAGES",
+    #[arg(long, alias = "buffer-max-messages", env = "KAFKA_BUFFER_MAX_RECORDS",
           default_value_t = config::DEFAULT_BUFFER_MAX_RECORDS,
           value_parser = integer_in(config::BUFFER_MAX_RECORDS_RANGE))]
     pub buffer_max_records: usize,
@@ -146,7 +168,7 @@ const SETTING_FLAGS: [(&str, &str); 17] = [
     ("connection.sasl.username", "--username (KAFKA_USERNAME)"),
     (
         "batch_max_records",
-        "--batch-max-records (KAFKA_BATCH_MAX_MESSAGES)",
+        "--batch-max-records (KAFKA_BATCH_MAX_RECORDS)",
     ),
     (
         "batch_max_bytes",
@@ -163,7 +185,7 @@ const SETTING_FLAGS: [(&str, &str); 17] = [
     ),
     (
         "buffer_max_records",
-        "--buffer-max-records (KAFKA_BUFFER_MAX_MESSAGES)",
+        "--buffer-max-records (KAFKA_BUFFER_MAX_RECORDS)",
     ),
     (
         "metadata_refresh",
