@@ -69,8 +69,29 @@ async fn partitions_added_while_producing_receive_events_after_the_refresh() {
     // What the topic holds: each event sent after the growth is where its report says, on
     // Kafka's murmur2 partition of its key over 4 partitions (murmur2 checked against
     // Kafka's and librdkafka's own test vectors in src/partitioner.rs).
-    let stored = reader::read_all(&client, &topic).await.unwrap();
-    assert_eq!(stored.len(), 3000);
+    // Read back until all 3,000 are there, for at most 10 s: a loaded broker may serve a
+    // new partition's metadata before its log; the message names what each partition held.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let stored = loop {
+        let stored = reader::read_all(&client, &topic).await.unwrap();
+        if stored.len() == 3000 || Instant::now() >= deadline {
+            break stored;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let mut held = std::collections::BTreeMap::new();
+    for record in &stored {
+        *held.entry(record.partition).or_insert(0) += 1;
+    }
+    let mut reported_on = std::collections::BTreeMap::new();
+    for (partition, _) in reported_at.values() {
+        *reported_on.entry(*partition).or_insert(0) += 1;
+    }
+    assert_eq!(
+        stored.len(),
+        3000,
+        "records read back per partition {held:?}; events reported delivered after the growth, per partition {reported_on:?}"
+    );
     let mut checked = 0;
     let mut on_new_partitions = 0;
     for record in &stored {
