@@ -16,7 +16,7 @@ use rustls::pki_types::pem::PemObject;
 use crate::config::{
     CLIENT_REQUEST_TIMEOUT_MIN, CLIENT_RETRY_BACKOFF, CLIENT_RETRY_BACKOFF_MAX,
     CLIENT_RETRY_DEADLINE_MIN, CONNECT_PROBE_PAUSE, CONNECT_PROBE_RETRY_DEADLINE,
-    CREATE_TOPIC_TIMEOUT, ConnectionConfig, SaslMechanism,
+    CREATE_TOPIC_TIMEOUT, ConnectionConfig, ProducerConfig, SaslMechanism,
 };
 
 /// Why we could not get what we needed from the cluster. Each variant reads as a
@@ -126,6 +126,17 @@ pub async fn connect(
         .build()
         .await
         .map_err(|e| explain(&e, &brokers))
+}
+
+/// The client a producer's settings ask for: its request timeout for each metadata
+/// request, its message timeout (the delivery timeout) as the bound on their retries.
+pub async fn connect_for(config: &ProducerConfig) -> Result<Client, ConnectError> {
+    connect(
+        &config.connection,
+        config.effective_request_timeout(),
+        config.message_timeout,
+    )
+    .await
 }
 
 fn builder(

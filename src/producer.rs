@@ -202,12 +202,7 @@ impl Producer {
     /// the topic does not exist.
     pub async fn connect(config: ProducerConfig) -> Result<Self, StartError> {
         config.validate().map_err(StartError::Config)?;
-        let client = connect::connect(
-            &config.connection,
-            config.effective_request_timeout(),
-            config.message_timeout,
-        )
-        .await?;
+        let client = connect::connect_for(&config).await?;
         // The topic must exist (a clear error instead of retrying forever).
         connect::partition_count(&client, &config.topic).await?;
         let cluster =

@@ -51,12 +51,7 @@ pub async fn run(
     args: ConsumeArgs,
 ) -> Result<ExitCode, CliError> {
     let config = engine.to_config(connection)?;
-    let client = connect::connect(
-        &config.connection,
-        config.effective_request_timeout(),
-        config.message_timeout,
-    )
-    .await?;
+    let client = connect::connect_for(&config).await?;
     let partitions = connect::partition_count(&client, &config.topic).await?;
     let selected: Vec<i32> = match args.partition {
         Some(p) if p < 0 || p as u32 >= partitions => {

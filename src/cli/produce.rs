@@ -244,12 +244,7 @@ pub(super) async fn create_topic(
     partitions: i32,
     replication_factor: i16,
 ) -> Result<(), CliError> {
-    let client = connect::connect(
-        &config.connection,
-        config.effective_request_timeout(),
-        config.message_timeout,
-    )
-    .await?;
+    let client = connect::connect_for(config).await?;
     let created =
         connect::create_topic_if_missing(&client, &config.topic, partitions, replication_factor)
             .await?;
