@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::fault::OwnedBroker;
 use kafka_producer::generator::Generator;
-use kafka_producer::{DeliveryError, Producer, SendError, connect, reader};
+use kafka_producer::{DeliveryError, Producer, SendError, reader};
 
 const INSTANCE: &str = "outage";
 const PORT: u16 = 19192;
@@ -40,18 +40,7 @@ async fn outages_resolve_every_event_and_backpressure_holds_until_the_broker_ret
         return;
     }
     let broker = OwnedBroker::start(INSTANCE, PORT, CONTROLLER_PORT, &[]).await;
-    let mut connection = kafka_producer::config::ConnectionConfig {
-        brokers: vec![address()],
-        ..Default::default()
-    };
-    connection.connect_timeout = Duration::from_secs(10);
-    let client = connect::connect(
-        &connection,
-        kafka_producer::config::DEFAULT_REQUEST_TIMEOUT,
-        Duration::from_secs(10),
-    )
-    .await
-    .unwrap();
+    let client = broker.client(Duration::from_secs(10)).await;
 
     // 1. Broker killed: every accepted event resolves as timed out. (That it comes at
     // the message timeout, not later, is checked exactly on a paused clock in
@@ -87,13 +76,7 @@ async fn outages_resolve_every_event_and_backpressure_holds_until_the_broker_ret
     // 2. Broker back, then stalled with a 1 MiB buffer: try_send fails fast, send waits,
     // memory stays bounded, and everything is delivered once it resumes.
     broker.up().await;
-    let client = connect::connect(
-        &connection,
-        kafka_producer::config::DEFAULT_REQUEST_TIMEOUT,
-        Duration::from_secs(10),
-    )
-    .await
-    .unwrap();
+    let client = broker.client(Duration::from_secs(10)).await;
     let topic = common::unique_topic("outage-stall");
     common::create_topic(&client, &topic, 3).await;
     let mut config = common::config_for(&topic);

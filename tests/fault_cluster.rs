@@ -27,7 +27,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::fault::{Load, start_load, verify, wait_for_metrics};
-use kafka_producer::config::ConnectionConfig;
 use kafka_producer::{Producer, ProducerConfig, connect};
 
 const CLUSTER: &str = "fault-cluster";
@@ -168,18 +167,9 @@ impl Drop for OwnedCluster {
 }
 
 async fn cluster_client() -> rskafka::client::Client {
-    let connection = ConnectionConfig {
-        brokers: OwnedCluster::brokers(),
-        connect_timeout: Duration::from_secs(30),
-        ..Default::default()
-    };
-    connect::connect(
-        &connection,
-        kafka_producer::config::DEFAULT_REQUEST_TIMEOUT,
-        Duration::from_secs(30),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("connecting to the cluster: {e}"))
+    common::fault::client_of(OwnedCluster::brokers(), Duration::from_secs(30))
+        .await
+        .unwrap_or_else(|e| panic!("connecting to the cluster: {e}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

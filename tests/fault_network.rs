@@ -21,8 +21,7 @@ use std::time::{Duration, Instant};
 
 use common::fault::{Load, OwnedBroker, Verdict, start_load, verify, wait_for_metrics};
 use common::proxy::{Mode, Proxy};
-use kafka_producer::config::ConnectionConfig;
-use kafka_producer::{Producer, connect};
+use kafka_producer::Producer;
 
 const INSTANCE: &str = "fault-net";
 const PORT: u16 = 19392;
@@ -77,18 +76,9 @@ async fn every_event_gets_one_report_through_resets_stalls_and_blackholes() {
 }
 
 async fn client_through(proxy: &Proxy) -> rskafka::client::Client {
-    let connection = ConnectionConfig {
-        brokers: vec![proxy.address()],
-        connect_timeout: Duration::from_secs(30),
-        ..Default::default()
-    };
-    connect::connect(
-        &connection,
-        kafka_producer::config::DEFAULT_REQUEST_TIMEOUT,
-        Duration::from_secs(30),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("connecting through the proxy: {e}"))
+    common::fault::client_of(vec![proxy.address()], Duration::from_secs(30))
+        .await
+        .unwrap_or_else(|e| panic!("connecting through the proxy: {e}"))
 }
 
 async fn run(

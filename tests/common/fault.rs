@@ -66,18 +66,9 @@ impl OwnedBroker {
     /// A client of this broker, connecting (and its requests retrying) for at most
     /// `patience`.
     pub async fn client(&self, patience: Duration) -> Client {
-        let connection = ConnectionConfig {
-            brokers: vec![self.address()],
-            connect_timeout: patience,
-            ..Default::default()
-        };
-        kafka_producer::connect::connect(
-            &connection,
-            kafka_producer::config::DEFAULT_REQUEST_TIMEOUT,
-            patience,
-        )
-        .await
-        .unwrap_or_else(|e| panic!("connecting to the owned broker {}: {e}", self.instance))
+        client_of(vec![self.address()], patience)
+            .await
+            .unwrap_or_else(|e| panic!("connecting to the owned broker {}: {e}", self.instance))
     }
 
     fn command(&self, args: &[&str]) -> Command {
@@ -414,6 +405,25 @@ impl std::fmt::Display for Verdict {
 struct EventIdOnly {
     #[prost(string, tag = "1")]
     event_id: String,
+}
+
+/// A reading client of `brokers`, connecting (and its requests retrying) for at most
+/// `patience`, with the default request timeout.
+pub async fn client_of(
+    brokers: Vec<String>,
+    patience: Duration,
+) -> Result<Client, kafka_producer::connect::ConnectError> {
+    let connection = ConnectionConfig {
+        brokers,
+        connect_timeout: patience,
+        ..Default::default()
+    };
+    kafka_producer::connect::connect(
+        &connection,
+        kafka_producer::config::DEFAULT_REQUEST_TIMEOUT,
+        patience,
+    )
+    .await
 }
 
 /// Reads the whole topic back and compares it with the reports.
