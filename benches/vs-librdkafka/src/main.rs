@@ -660,11 +660,16 @@ fn run_ours(args: &Args, workload: &Workload, latencies: &Arc<Latencies>) -> Run
             topic: args.topic.clone(),
             message_timeout: args.message_timeout,
             // For A/B runs only (BENCHMARKS.md says which): ours with a longer request
-            // timeout or a larger record cap on its buffer than its defaults.
+            // timeout, a larger record cap on its buffer, another in-flight limit or
+            // idempotence off (BENCH_OURS_IDEMPOTENCE=0).
             request_timeout: env_ms("BENCH_OURS_REQUEST_TIMEOUT_MS")
                 .unwrap_or(kafka_producer::config::DEFAULT_REQUEST_TIMEOUT),
             buffer_max_records: env_count("BENCH_OURS_BUFFER_RECORDS")
                 .unwrap_or(kafka_producer::config::DEFAULT_BUFFER_MAX_RECORDS),
+            max_in_flight: env_count("BENCH_OURS_MAX_IN_FLIGHT")
+                .unwrap_or(kafka_producer::config::DEFAULT_MAX_IN_FLIGHT),
+            idempotence: env_count("BENCH_OURS_IDEMPOTENCE")
+                .map_or(kafka_producer::config::DEFAULT_IDEMPOTENCE, |on| on != 0),
             // Everything else is the default, which is the original producer's settings:
             // zstd, 10,000 records / 1,000,000 bytes per batch, linger 5 ms, message
             // timeout 5 s, 1 GiB / 100,000 events buffered, murmur2, acks=all; and the
