@@ -115,17 +115,7 @@ async fn no_command_on_a_fresh_broker_creates_the_default_topic_but_no_other() {
         stdout.contains("4 of 4 sample events delivered"),
         "{stdout}"
     );
-    let config = kafka_producer::config::ConnectionConfig {
-        brokers: vec![broker.address()],
-        ..Default::default()
-    };
-    let client = kafka_producer::connect::connect(
-        &config,
-        kafka_producer::config::DEFAULT_REQUEST_TIMEOUT,
-        std::time::Duration::from_secs(10),
-    )
-    .await
-    .unwrap();
+    let client = broker.client(std::time::Duration::from_secs(10)).await;
     assert_eq!(
         kafka_producer::connect::partition_count(&client, kafka_producer::config::DEFAULT_TOPIC)
             .await

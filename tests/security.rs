@@ -9,8 +9,7 @@
 mod common;
 
 use common::fault::OwnedBroker;
-use kafka_producer::config::ConnectionConfig;
-use kafka_producer::{connect, reader};
+use kafka_producer::reader;
 use std::collections::HashSet;
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -51,17 +50,9 @@ fn produce(envs: &[(&str, String)], topic: &str, extra: &[&str]) -> Output {
 /// The distinct event ids stored in `topic`, read through the broker's plaintext
 /// listener (not the binary's own summary); panics on a record that is no event.
 async fn stored_event_ids(address: &str, topic: &str) -> (usize, HashSet<String>) {
-    let config = ConnectionConfig {
-        brokers: vec![address.to_string()],
-        ..Default::default()
-    };
-    let client = connect::connect(
-        &config,
-        kafka_producer::config::DEFAULT_REQUEST_TIMEOUT,
-        Duration::from_secs(10),
-    )
-    .await
-    .expect("the plaintext listener answers");
+    let client = common::fault::client_of(vec![address.to_string()], Duration::from_secs(10))
+        .await
+        .expect("the plaintext listener answers");
     let stored = reader::read_all(&client, topic)
         .await
         .unwrap_or_else(|e| panic!("reading {topic} back: {e}"));
