@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rskafka::client::error::{Error as RskafkaError, ProtocolError, RequestError};
-use rskafka::client::partition::{PartitionClient, UnknownTopicHandling};
+use rskafka::client::partition::{OffsetAt, PartitionClient, UnknownTopicHandling};
 use rskafka::client::{Client, ClientBuilder, Credentials, SaslConfig};
 use rskafka::{BackoffConfig, ConnectionError, MultiError, SaslError};
 use rustls::pki_types::CertificateDer;
@@ -16,7 +16,7 @@ use rustls::pki_types::pem::PemObject;
 use crate::config::{
     CLIENT_REQUEST_TIMEOUT_MIN, CLIENT_RETRY_BACKOFF, CLIENT_RETRY_BACKOFF_MAX,
     CLIENT_RETRY_DEADLINE_MIN, CONNECT_PROBE_PAUSE, CONNECT_PROBE_RETRY_DEADLINE,
-    CREATE_TOPIC_TIMEOUT, ConnectionConfig, ProducerConfig, SaslMechanism,
+    CREATE_TOPIC_TIMEOUT, ConnectionConfig, ProducerConfig, SaslMechanism, TOPIC_READY_POLL,
 };
 
 /// Why we could not get what we needed from the cluster. Each variant reads as a
@@ -330,6 +330,55 @@ pub async fn create_topic_if_missing(
             ),
         }),
     }
+}
+
+/// Waits until a topic just created is served: listed in the metadata, and every
+/// partition's leader answering for it. A broker names a new partition's leader before
+/// it has created the partition's log and refuses writes until then (a 1,000-partition
+/// topic took ~5 s here), so a producer started at once would spend those seconds of
+/// its events' message timeout on retries.
+pub async fn wait_until_served(
+    client: &Client,
+    topic: &str,
+    timeout: Duration,
+) -> Result<(), ConnectError> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let partitions = loop {
+        match partition_count(client, topic).await {
+            Ok(n) => break n,
+            Err(e) if tokio::time::Instant::now() >= deadline => return Err(e),
+            Err(_) => tokio::time::sleep(TOPIC_READY_POLL).await,
+        }
+    };
+    for partition in 0..partitions as i32 {
+        loop {
+            let answer = tokio::time::timeout_at(deadline, async {
+                let leader = partition_client(client, topic, partition).await?;
+                leader
+                    .get_offset(OffsetAt::Latest)
+                    .await
+                    .map_err(|e| ConnectError::Cluster {
+                        detail: e.to_string(),
+                    })
+            })
+            .await;
+            let detail = match answer {
+                Ok(Ok(_)) => break,
+                Ok(Err(_)) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(TOPIC_READY_POLL).await;
+                    continue;
+                }
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => "no answer".to_string(),
+            };
+            return Err(ConnectError::Cluster {
+                detail: format!(
+                    "partition {partition} of '{topic}' is not served {timeout:?} after it was created: {detail}"
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// A client bound to one partition of the topic; missing topics are errors, not retried.

@@ -250,7 +250,7 @@ pub(super) async fn create_topic(
             .await?;
     if created {
         tracing::info!(topic = %config.topic, partitions, "created topic");
-        wait_for_topic(&client, &config.topic).await?;
+        connect::wait_until_served(&client, &config.topic, config::TOPIC_READY_TIMEOUT).await?;
     }
     Ok(())
 }
@@ -432,18 +432,6 @@ async fn collect_reports(mut rx: mpsc::UnboundedReceiver<Vec<DeliveryFuture>>) -
         }
     }
     reports
-}
-
-/// A newly created topic's partitions may not be servable for a moment.
-async fn wait_for_topic(client: &rskafka::client::Client, topic: &str) -> Result<(), CliError> {
-    let deadline = Instant::now() + config::TOPIC_READY_TIMEOUT;
-    loop {
-        match connect::partition_count(client, topic).await {
-            Ok(_) => return Ok(()),
-            Err(e) if Instant::now() >= deadline => return Err(e.into()),
-            Err(_) => tokio::time::sleep(config::TOPIC_READY_POLL).await,
-        }
-    }
 }
 
 /// Notified on the first SIGINT/SIGTERM; a second one exits the process at once (130).

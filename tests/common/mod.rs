@@ -78,24 +78,20 @@ pub fn unique_topic(test: &str) -> String {
     format!("test-{test}-{}-{nanos}", std::process::id())
 }
 
-/// Creates a fresh topic with `partitions` partitions and waits until it is served.
+/// Creates a fresh topic with `partitions` partitions and waits until it is served:
+/// every partition's leader answers for it.
 pub async fn create_topic(client: &Client, topic: &str, partitions: i32) {
     let created = connect::create_topic_if_missing(client, topic, partitions, 1)
         .await
         .expect("topic creation");
     assert!(created, "topic {topic} already existed");
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        if let Ok(n) = connect::partition_count(client, topic).await {
-            assert_eq!(n, partitions as u32);
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "topic {topic} never appeared"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    connect::wait_until_served(client, topic, kafka_producer::config::TOPIC_READY_TIMEOUT)
+        .await
+        .unwrap_or_else(|e| panic!("topic {topic} is not served: {e}"));
+    assert_eq!(
+        connect::partition_count(client, topic).await.unwrap(),
+        partitions as u32
+    );
 }
 
 /// A producer config aimed at the test broker and topic.
