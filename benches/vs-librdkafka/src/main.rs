@@ -15,8 +15,10 @@
 //! vs-librdkafka wait-topic --topic T [--broker H:P]
 //! ```
 //!
-//! `wait-topic` returns once the topic's partitions are in the broker's metadata (as
-//! librdkafka sees it), so that a whole-process measurement does not include the wait.
+//! `wait-topic` returns once every partition of the topic is served (its leader answers
+//! for it: `connect::wait_until_served`, what `produce --create-topic` waits for), so
+//! that no side's measurement includes the seconds a broker takes to create a new
+//! topic's partition logs, when it refuses writes to them.
 //!
 //! `gen-json` writes the generator's events as JSON lines in the protobuf JSON mapping
 //! (`json_lines::write_event_json`, what `kafka-producer produce --input` reads and
@@ -444,11 +446,7 @@ fn main() {
         proxy::run(&args);
     }
     if args.mode == Mode::WaitTopic {
-        let (_, partitions, _) = librdkafka::producer(&args, &Arc::new(Latencies::new(0)));
-        println!(
-            "{{\"topic\":\"{}\",\"partitions\":{partitions}}}",
-            args.topic
-        );
+        wait_topic(&args);
         return;
     }
     if args.mode == Mode::GenJson {
@@ -641,6 +639,36 @@ fn collector_runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .expect("collector runtime starts")
+}
+
+/// `wait-topic`: prints the topic and its partition count once every partition is served.
+fn wait_topic(args: &Args) {
+    use kafka_producer::config::{self, ConnectionConfig};
+    use kafka_producer::connect;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime starts");
+    let partitions = runtime.block_on(async {
+        let connection = ConnectionConfig {
+            brokers: vec![args.broker.clone()],
+            ..ConnectionConfig::default()
+        };
+        let timeout = config::DEFAULT_REQUEST_TIMEOUT;
+        let client = connect::connect(&connection, timeout, timeout)
+            .await
+            .unwrap_or_else(|e| panic!("cannot connect: {e}"));
+        connect::wait_until_served(&client, &args.topic, TOPIC_WAIT)
+            .await
+            .unwrap_or_else(|e| panic!("topic {} is not served: {e}", args.topic));
+        connect::partition_count(&client, &args.topic)
+            .await
+            .unwrap_or_else(|e| panic!("topic {}: {e}", args.topic))
+    });
+    println!(
+        "{{\"topic\":\"{}\",\"partitions\":{partitions}}}",
+        args.topic
+    );
 }
 
 fn run_ours(args: &Args, workload: &Workload, latencies: &Arc<Latencies>) -> RunResult {
