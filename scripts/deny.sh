@@ -18,6 +18,10 @@ if ! cargo deny --version >/dev/null 2>&1; then
   cargo install --locked cargo-deny
 fi
 
+# cargo deny reads `cargo metadata` for every platform, so the crates only other
+# platforms build (Windows, UEFI) must be in the local registry too: a build here
+# downloads only this platform's.
+cargo fetch --locked --quiet
 cargo deny --offline check licenses bans sources
 
 db_date() {
