@@ -333,15 +333,15 @@ pub async fn create_topic_if_missing(
 }
 
 /// Waits until a topic just created is served: listed in the metadata, and every
-/// partition's leader answering for it. A broker names a new partition's leader before
-/// it has created the partition's log and refuses writes until then (a 1,000-partition
-/// topic took ~5 s here), so a producer started at once would spend those seconds of
-/// its events' message timeout on retries.
+/// partition's leader answering for it; returns its partition count. A broker names a
+/// new partition's leader before it has created the partition's log and refuses writes
+/// until then (a 1,000-partition topic took ~5 s here), so a producer started at once
+/// would spend those seconds of its events' message timeout on retries.
 pub async fn wait_until_served(
     client: &Client,
     topic: &str,
     timeout: Duration,
-) -> Result<(), ConnectError> {
+) -> Result<u32, ConnectError> {
     let deadline = tokio::time::Instant::now() + timeout;
     let partitions = loop {
         match partition_count(client, topic).await {
@@ -351,34 +351,42 @@ pub async fn wait_until_served(
         }
     };
     for partition in 0..partitions as i32 {
-        loop {
-            let answer = tokio::time::timeout_at(deadline, async {
-                let leader = partition_client(client, topic, partition).await?;
-                leader
-                    .get_offset(OffsetAt::Latest)
-                    .await
-                    .map_err(|e| ConnectError::Cluster {
-                        detail: e.to_string(),
-                    })
-            })
-            .await;
-            let detail = match answer {
-                Ok(Ok(_)) => break,
-                Ok(Err(_)) if tokio::time::Instant::now() < deadline => {
-                    tokio::time::sleep(TOPIC_READY_POLL).await;
-                    continue;
-                }
-                Ok(Err(e)) => e.to_string(),
-                Err(_) => "no answer".to_string(),
-            };
-            return Err(ConnectError::Cluster {
+        partition_served(client, topic, partition, deadline)
+            .await
+            .map_err(|detail| ConnectError::Cluster {
                 detail: format!(
                     "partition {partition} of '{topic}' is not served {timeout:?} after it was created: {detail}"
                 ),
-            });
+            })?;
+    }
+    Ok(partitions)
+}
+
+/// Asks the partition's leader for its end offset until it answers or `deadline` passes.
+async fn partition_served(
+    client: &Client,
+    topic: &str,
+    partition: i32,
+    deadline: tokio::time::Instant,
+) -> Result<(), String> {
+    loop {
+        let answer = tokio::time::timeout_at(deadline, async {
+            let leader = partition_client(client, topic, partition).await?;
+            leader
+                .get_offset(OffsetAt::Latest)
+                .await
+                .map_err(|e| ConnectError::Cluster {
+                    detail: e.to_string(),
+                })
+        })
+        .await;
+        match answer {
+            Ok(Ok(_)) => return Ok(()),
+            Ok(Err(e)) if tokio::time::Instant::now() >= deadline => return Err(e.to_string()),
+            Ok(Err(_)) => tokio::time::sleep(TOPIC_READY_POLL).await,
+            Err(_) => return Err("no answer".to_string()),
         }
     }
-    Ok(())
 }
 
 /// A client bound to one partition of the topic; missing topics are errors, not retried.

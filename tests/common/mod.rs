@@ -85,13 +85,11 @@ pub async fn create_topic(client: &Client, topic: &str, partitions: i32) {
         .await
         .expect("topic creation");
     assert!(created, "topic {topic} already existed");
-    connect::wait_until_served(client, topic, kafka_producer::config::TOPIC_READY_TIMEOUT)
-        .await
-        .unwrap_or_else(|e| panic!("topic {topic} is not served: {e}"));
-    assert_eq!(
-        connect::partition_count(client, topic).await.unwrap(),
-        partitions as u32
-    );
+    let served =
+        connect::wait_until_served(client, topic, kafka_producer::config::TOPIC_READY_TIMEOUT)
+            .await
+            .unwrap_or_else(|e| panic!("topic {topic} is not served: {e}"));
+    assert_eq!(served, partitions as u32);
 }
 
 /// A producer config aimed at the test broker and topic.
