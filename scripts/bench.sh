@@ -66,6 +66,11 @@
 #                       capped at 200000, i.e. 10 s per run at 20,000/s)
 #   BENCH_LATENCY_DELAY_MS  one-way delay of its proxy       (default 5)
 #   BENCH_LATENCY_PORT  its broker's port; +1 controller, +2 proxy (default 19592)
+#   BENCH_LATENCY_WARMUP_EVENTS  events of each side's unrecorded warm-up run on that
+#                       fresh broker, at BENCH_LATENCY_RATE (default 200000: 10 s each)
+#   BENCH_LIBRDKAFKA_IDEMPOTENCE  1: the librdkafka side runs with enable.idempotence
+#                       (at most 5 requests in flight per broker, as ours); default 0,
+#                       the original producer's setting. The tables' header says which.
 #   BENCH_USERS         distinct user ids / keys             (default 100000)
 #   BENCH_SEED          generator seed, same for all sides   (default 1)
 #   BENCH_SCENARIOS     which scenarios, in order            (default above)
@@ -122,6 +127,7 @@ LATENCY_RATE="${BENCH_LATENCY_RATE:-20000}"
 LATENCY_EVENTS="${BENCH_LATENCY_EVENTS:-$(( EVENTS < 200000 ? EVENTS : 200000 ))}"
 LATENCY_DELAY_MS="${BENCH_LATENCY_DELAY_MS:-5}"
 LATENCY_PORT="${BENCH_LATENCY_PORT:-19592}"
+LATENCY_WARMUP_EVENTS="${BENCH_LATENCY_WARMUP_EVENTS:-200000}"
 STAMP="$(date +%Y%m%d-%H%M%S)"
 OUT="${BENCH_OUT:-target/bench/$STAMP}"
 PORT="${KAFKA_PORT:-9092}"
@@ -133,7 +139,7 @@ die() { echo "bench.sh: $*" >&2; exit 1; }
 log() { echo "bench.sh: $*" >&2; }
 
 for n in "$EVENTS" "$RUNS" "$RATE_EVENTS" "$USERS" "$SEED" "$LONG_TIMEOUT_MS" "$LATENCY_RATE" \
-         "$LATENCY_EVENTS" "$LATENCY_DELAY_MS" "$LATENCY_PORT" "$JSON_EVENTS" "$METRICS_PORT" "$SCRAPE_MS"; do
+         "$LATENCY_EVENTS" "$LATENCY_DELAY_MS" "$LATENCY_PORT" "$LATENCY_WARMUP_EVENTS" "$JSON_EVENTS" "$METRICS_PORT" "$SCRAPE_MS"; do
   [[ "$n" =~ ^[0-9]+$ && "$n" -gt 0 ]] || die "counts must be positive integers (got '$n')"
 done
 for side in $SIDES; do
@@ -219,12 +225,13 @@ latency_up() {
   kafka up >&2
   BROKER_PID="$(cat "$KROOT/$LATENCY_INSTANCE/kafka.pid" 2>/dev/null || true)"
   BROKER="localhost:$((LATENCY_PORT + 2))"
-  # A freshly started JVM compiles its hot paths during its first minute of work; one
-  # short unrecorded run per side keeps that cost out of the first measured run.
+  # A freshly started JVM compiles its hot paths during its first minute of work: one
+  # unrecorded run per side keeps that cost out of the measured runs (with 2 s each,
+  # every side's p99 still fell 2-4x from its first measured run to its third).
   kafka create-topic "bench-warmup-$STAMP" 3 >/dev/null
   local side
   for side in $SIDES; do
-    "$BIN" "$side" --broker "$BROKER" --topic "bench-warmup-$STAMP" --events 40000 \
+    "$BIN" "$side" --broker "$BROKER" --topic "bench-warmup-$STAMP" --events "$LATENCY_WARMUP_EVENTS" \
       --rate "$LATENCY_RATE" >/dev/null 2>&1 || log "warm-up run of $side failed (ignored)"
   done
 }
@@ -248,6 +255,11 @@ latency_down() {
 broker_partitions() {
   # The broker deletes directories while this looks: a vanished one is not an error.
   { ls "$KROOT/$INSTANCE/data" 2>/dev/null || true; } | grep -cE -- '-[0-9]+$' || true
+}
+# broker_deleting: how many deleted partitions' directories the broker has not removed
+# yet (renamed *-delete; scripts/kafka.sh has it remove them 1 s after the deletion).
+broker_deleting() {
+  { ls "$KROOT/$INSTANCE/data" 2>/dev/null || true; } | grep -cE -- '-delete$' || true
 }
 # broker_cpu: user+system CPU seconds of the broker so far, or 0 if unknown.
 broker_cpu() {
@@ -288,12 +300,14 @@ run_one() {
   elif [[ "$partitions" -ge 100 && "${BENCH_KEEP_TOPICS:-0}" != 1 ]]; then
     kafka run-class org.apache.kafka.tools.TopicCommand --bootstrap-server "127.0.0.1:$(broker_port)" \
       --delete --topic "$topic" >/dev/null 2>&1 || log "could not delete topic $topic"
-    # Let the broker take the topic's partitions out of service (it renames their
-    # directories at once and deletes the files a minute later) before the next run.
+    # Let the broker take the topic's partitions out of service and delete their files
+    # (it renames their directories at once and deletes them a second later) before the
+    # next run, which would otherwise share the broker with that work.
     local waited=0
-    while (( $(broker_partitions) > held + 10 && waited < 60 )); do
+    while (( ($(broker_partitions) > held + 10 || $(broker_deleting) > 0) && waited < 120 )); do
       sleep 0.5; waited=$((waited + 1))
     done
+    (( waited < 120 )) || log "the broker still deletes topic $topic's partitions after 60 s; going on"
   fi
   local wall user sys rss
   read -r wall user sys rss < <(grep -E '^[0-9.]+ [0-9.]+ [0-9.]+ [0-9]+$' "$OUT/$topic.time" | tail -n 1)
@@ -451,7 +465,8 @@ done
 # Markdown.
 cmd="scripts/bench.sh"
 for v in BENCH_EVENTS BENCH_RUNS BENCH_SCENARIOS BENCH_SIDES BENCH_RATE BENCH_RATE_EVENTS \
-         BENCH_LONG_TIMEOUT_MS BENCH_LATENCY_RATE BENCH_LATENCY_EVENTS BENCH_LATENCY_DELAY_MS BENCH_ALLOCATOR \
+         BENCH_LONG_TIMEOUT_MS BENCH_LATENCY_RATE BENCH_LATENCY_EVENTS BENCH_LATENCY_DELAY_MS \
+         BENCH_LATENCY_WARMUP_EVENTS BENCH_LIBRDKAFKA_IDEMPOTENCE BENCH_ALLOCATOR \
          BENCH_JSON_EVENTS BENCH_JSON_FILE BENCH_SCRAPE_MS; do
   if [[ -n "${!v:-}" ]]; then cmd="$v=\"${!v}\" $cmd"; fi
 done
@@ -485,7 +500,7 @@ jq -s -r --arg cmd "$cmd" --arg rev "$REV" \
     | (map(select(.mode == "krafka")) | figures) as $k
     | def row(name; key; n): "| \(name) | \($o[key] | r(n)) | \($l[key] | r(n)) | \($k[key] | r(n)) | \(ratio($o[key]; $l[key])) | \(ratio($o[key]; $k[key])) |";
     "### \($first.scenario): \($first.partitions) partitions, \($first.events) events\(if $first.rate then ", offered \($first.rate) events/s" else ", full speed" end), message timeout \($first.message_timeout_ms) ms\n",
-    "medians of \($o.runs) + \($l.runs) + \($k.runs) alternating runs, `\($cmd)`; ours = kafka-producer \($rev), allocator \($first.allocator // "system"), librdkafka \(map(select(.mode == "librdkafka")) | first | .librdkafka_version // "-"), krafka \(map(select(.mode == "krafka")) | first | .krafka_version // "-"); \($machine); load average before the runs \(map(.load_before | split(" ")[0] | tonumber) | min)-\(map(.load_before | split(" ")[0] | tonumber) | max); partitions on the broker before the runs \(map(.broker_partitions_before) | min)-\(map(.broker_partitions_before) | max); failed (timed-out) events: ours \($o.failures), librdkafka \($l.failures), krafka \($k.failures)\n",
+    "medians of \($o.runs) + \($l.runs) + \($k.runs) alternating runs, `\($cmd)`; ours = kafka-producer \($rev), allocator \($first.allocator // "system"), librdkafka \(map(select(.mode == "librdkafka")) | first | .librdkafka_version // "-")\(if (map(select(.mode == "librdkafka")) | first | .librdkafka_idempotence) == true then " (idempotent)" else "" end), krafka \(map(select(.mode == "krafka")) | first | .krafka_version // "-"); \($machine); load average before the runs \(map(.load_before | split(" ")[0] | tonumber) | min)-\(map(.load_before | split(" ")[0] | tonumber) | max); partitions on the broker before the runs \(map(.broker_partitions_before) | min)-\(map(.broker_partitions_before) | max); failed (timed-out) events: ours \($o.failures), librdkafka \($l.failures), krafka \($k.failures)\n",
     "| median | ours | librdkafka | krafka | ours/librdkafka | ours/krafka |",
     "|---|---|---|---|---|---|",
     row("events/s (delivered)"; "events_per_s"; 0),

@@ -226,6 +226,12 @@ fn env_ms(name: &str) -> Option<Duration> {
     Some(Duration::from_millis(ms))
 }
 
+/// Whether the librdkafka side runs idempotent (BENCH_LIBRDKAFKA_IDEMPOTENCE=1; off by
+/// default, the original producer's setting).
+fn librdkafka_idempotence() -> bool {
+    env_count("BENCH_LIBRDKAFKA_IDEMPOTENCE").is_some_and(|on| on != 0)
+}
+
 /// A count from the environment, if set.
 fn env_count(name: &str) -> Option<usize> {
     let value = std::env::var(name).ok()?;
@@ -928,8 +934,11 @@ mod librdkafka {
             .set("queue.buffering.max.kbytes", "1048576")
             .set("queue.buffering.max.messages", "100000")
             // ... plus what ours does by default: linger 5 ms (librdkafka's default too),
-            // acks=all, and the Java client's murmur2 partitioner.
+            // acks=all, and the Java client's murmur2 partitioner. Idempotence stays off
+            // as the original producer had it; BENCH_LIBRDKAFKA_IDEMPOTENCE=1 turns it on
+            // (librdkafka then keeps at most 5 requests in flight per broker, as ours).
             .set("linger.ms", "5")
+            .set("enable.idempotence", librdkafka_idempotence().to_string())
             .set("acks", "all")
             .set("partitioner", "murmur2_random")
             .create_with_context(context)
@@ -1059,7 +1068,8 @@ fn run_librdkafka(args: &Args, workload: &Workload, latencies: &Arc<Latencies>) 
         max_sockets,
         events_read: None,
         extra: format!(
-            ",\"partitions\":{partitions},\"queue_full_retries\":{queue_full},\"librdkafka_version\":\"{version}\",\"librdkafka_version_hex\":\"{version_n:#x}\""
+            ",\"partitions\":{partitions},\"queue_full_retries\":{queue_full},\"librdkafka_version\":\"{version}\",\"librdkafka_idempotence\":{},\"librdkafka_version_hex\":\"{version_n:#x}\"",
+            librdkafka_idempotence()
         ),
     }
 }
@@ -1243,7 +1253,8 @@ mod json_input {
             max_sockets,
             events_read: Some((events, payload_bytes)),
             extra: format!(
-                ",\"partitions\":{partitions},\"queue_full_retries\":{queue_full},\"librdkafka_version\":\"{version}\""
+                ",\"partitions\":{partitions},\"queue_full_retries\":{queue_full},\"librdkafka_version\":\"{version}\",\"librdkafka_idempotence\":{}",
+                librdkafka_idempotence()
             ),
         }
     }
