@@ -250,17 +250,17 @@ latency_down() {
   trap - EXIT
 }
 
-# broker_partitions: how many partitions the current broker holds (its data dir's
-# partition directories), as a fact about the conditions of a run.
-broker_partitions() {
+# broker_dirs REGEX: how many of the current broker's data directories match REGEX.
+broker_dirs() {
   # The broker deletes directories while this looks: a vanished one is not an error.
-  { ls "$KROOT/$INSTANCE/data" 2>/dev/null || true; } | grep -cE -- '-[0-9]+$' || true
+  { ls "$KROOT/$INSTANCE/data" 2>/dev/null || true; } | grep -cE -- "$1" || true
 }
+# broker_partitions: how many partitions the current broker holds, as a fact about the
+# conditions of a run.
+broker_partitions() { broker_dirs '-[0-9]+$'; }
 # broker_deleting: how many deleted partitions' directories the broker has not removed
 # yet (renamed *-delete; scripts/kafka.sh has it remove them 1 s after the deletion).
-broker_deleting() {
-  { ls "$KROOT/$INSTANCE/data" 2>/dev/null || true; } | grep -cE -- '-delete$' || true
-}
+broker_deleting() { broker_dirs '-delete$'; }
 # broker_cpu: user+system CPU seconds of the broker so far, or 0 if unknown.
 broker_cpu() {
   if [[ -n "$BROKER_PID" && -r "/proc/$BROKER_PID/stat" ]]; then
@@ -303,11 +303,11 @@ run_one() {
     # Let the broker take the topic's partitions out of service and delete their files
     # (it renames their directories at once and deletes them a second later) before the
     # next run, which would otherwise share the broker with that work.
-    local waited=0
-    while (( ($(broker_partitions) > held + 10 || $(broker_deleting) > 0) && waited < 120 )); do
+    local waited=0 max_waits=120  # half seconds: 60 s
+    while (( ($(broker_partitions) > held + 10 || $(broker_deleting) > 0) && waited < max_waits )); do
       sleep 0.5; waited=$((waited + 1))
     done
-    (( waited < 120 )) || log "the broker still deletes topic $topic's partitions after 60 s; going on"
+    (( waited < max_waits )) || log "the broker still deletes topic $topic's partitions after 60 s; going on"
   fi
   local wall user sys rss
   read -r wall user sys rss < <(grep -E '^[0-9.]+ [0-9.]+ [0-9.]+ [0-9]+$' "$OUT/$topic.time" | tail -n 1)
@@ -498,9 +498,10 @@ jq -s -r --arg cmd "$cmd" --arg rev "$REV" \
     | (map(select(.mode == "ours")) | figures) as $o
     | (map(select(.mode == "librdkafka")) | figures) as $l
     | (map(select(.mode == "krafka")) | figures) as $k
+    | (map(select(.mode == "librdkafka")) | first) as $lrun
     | def row(name; key; n): "| \(name) | \($o[key] | r(n)) | \($l[key] | r(n)) | \($k[key] | r(n)) | \(ratio($o[key]; $l[key])) | \(ratio($o[key]; $k[key])) |";
     "### \($first.scenario): \($first.partitions) partitions, \($first.events) events\(if $first.rate then ", offered \($first.rate) events/s" else ", full speed" end), message timeout \($first.message_timeout_ms) ms\n",
-    "medians of \($o.runs) + \($l.runs) + \($k.runs) alternating runs, `\($cmd)`; ours = kafka-producer \($rev), allocator \($first.allocator // "system"), librdkafka \(map(select(.mode == "librdkafka")) | first | .librdkafka_version // "-")\(if (map(select(.mode == "librdkafka")) | first | .librdkafka_idempotence) == true then " (idempotent)" else "" end), krafka \(map(select(.mode == "krafka")) | first | .krafka_version // "-"); \($machine); load average before the runs \(map(.load_before | split(" ")[0] | tonumber) | min)-\(map(.load_before | split(" ")[0] | tonumber) | max); partitions on the broker before the runs \(map(.broker_partitions_before) | min)-\(map(.broker_partitions_before) | max); failed (timed-out) events: ours \($o.failures), librdkafka \($l.failures), krafka \($k.failures)\n",
+    "medians of \($o.runs) + \($l.runs) + \($k.runs) alternating runs, `\($cmd)`; ours = kafka-producer \($rev), allocator \($first.allocator // "system"), librdkafka \($lrun.librdkafka_version // "-")\(if $lrun.librdkafka_idempotence == true then " (idempotent)" else "" end), krafka \(map(select(.mode == "krafka")) | first | .krafka_version // "-"); \($machine); load average before the runs \(map(.load_before | split(" ")[0] | tonumber) | min)-\(map(.load_before | split(" ")[0] | tonumber) | max); partitions on the broker before the runs \(map(.broker_partitions_before) | min)-\(map(.broker_partitions_before) | max); failed (timed-out) events: ours \($o.failures), librdkafka \($l.failures), krafka \($k.failures)\n",
     "| median | ours | librdkafka | krafka | ours/librdkafka | ours/krafka |",
     "|---|---|---|---|---|---|",
     row("events/s (delivered)"; "events_per_s"; 0),
