@@ -468,7 +468,10 @@ broker.heartbeat.interval.ms=500
 num.network.threads=2
 num.io.threads=4
 num.recovery.threads.per.data.dir=1
-log.retention.hours=168
+# Records are kept whatever their timestamp: the tests stamp events at fixed past times
+# (2023, and 0 for the JSON mapping's defaults), and Kafka's 7-day default would delete
+# those at its next 5-minute check, in the middle of a test that then reads them back.
+log.retention.ms=-1
 log.retention.check.interval.ms=300000
 # Each segment's offset and time indexes are sparse files mmapped at this size. On
 # this project's VMs the first write into one costs the kernel ~8 ms at Kafka's
