@@ -149,6 +149,20 @@ impl Accumulator {
             .map(|b| b.first_accepted_at + self.limits.linger)
     }
 
+    /// How many more records close the open batch, and how many more bytes it takes
+    /// (one byte over closes it), if there is one.
+    pub fn open_room(&self) -> Option<(usize, usize)> {
+        self.open.as_ref().map(|b| {
+            (
+                self.limits
+                    .max_records
+                    .saturating_sub(b.replies.len())
+                    .max(1),
+                self.limits.max_bytes.saturating_sub(b.bytes),
+            )
+        })
+    }
+
     /// The earliest moment a queued batch expires.
     pub fn next_expiry(&self) -> Option<Instant> {
         self.ready

@@ -33,6 +33,7 @@ pub mod delivery;
 pub mod event;
 pub mod generator;
 pub(crate) mod idempotence;
+pub(crate) mod inbox;
 pub mod json_lines;
 pub mod memory;
 pub mod metrics;

@@ -2,8 +2,8 @@
 //! to its leader's broker sender (up to `max_in_flight` at once with idempotence, one
 //! without), stamps them with the producer's id, epoch and sequence, retries them in
 //! order, and makes every record's report.
-//! Fed by `Producer::send` through an unbounded channel (the buffer bounds it), and by
-//! the broker senders' answers; feeds the senders, the `DeliveryFuture`s, the metrics,
+//! Fed by `Producer::send` through its `Inbox` (the buffer bounds it), and by the
+//! broker senders' answers; feeds the senders, the `DeliveryFuture`s, the metrics,
 //! and gives buffer room back.
 //!
 //! ```text
@@ -31,18 +31,19 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, sleep_until};
 use tracing::{debug, warn};
 
-use crate::accumulator::{Accumulator, Batch, BatchLimits, Pending, Replies};
+use crate::accumulator::{Accumulator, Batch, BatchLimits, Replies};
 use crate::broker_sender::{Answer, Outcome, SendFailure, SendJob};
 use crate::buffer::Buffer;
 use crate::cluster::{Cluster, PartitionAnswer, ProducerIdentity};
 use crate::config::CompressionCodec;
 use crate::delivery::{Delivered, DeliveryError};
 use crate::idempotence::Idempotence;
+use crate::inbox::{Command, Inbox, WakeWhen};
 use crate::metrics::Metrics;
 use crate::record_batch::{self, Stamp};
 use crate::router::{Router, SenderHandle};
 
-/// Most commands taken from the channel per wake-up, so timers and answers are still
+/// Most commands taken from the inbox per wake-up, so timers and answers are still
 /// looked at under a flood of records.
 const MAX_COMMANDS_PER_WAKE: usize = 4096;
 
@@ -52,17 +53,6 @@ const MAX_COMMANDS_PER_WAKE: usize = 4096;
 /// linger users get to ~6 ms (and the p50 ack latency at 50,000 events/s down by
 /// ~0.5 ms, `BENCHMARKS.md`).
 const TIMER_TICK: Duration = Duration::from_millis(1);
-
-/// What the producer handle asks of a partition worker.
-#[derive(Debug)]
-pub(crate) enum Command {
-    Record(Pending),
-    /// Send every open batch now and answer when all records queued before this
-    /// command have their reports.
-    Flush(oneshot::Sender<()>),
-    /// Refuse further records, send everything queued, then stop.
-    Close,
-}
 
 /// What the worker shares with the producer handle.
 pub(crate) struct WorkerContext<C: Cluster> {
@@ -121,18 +111,32 @@ struct Sequencing {
     confirmed: bool,
 }
 
-/// Runs until it is told to close (or every sender is gone) and all its records are
-/// reported.
-pub(crate) async fn run<C: Cluster>(
-    ctx: WorkerContext<C>,
-    mut commands: mpsc::UnboundedReceiver<Command>,
-) {
+/// Runs until it is told to close and all its records are reported.
+pub(crate) async fn run<C: Cluster>(ctx: WorkerContext<C>, inbox: Arc<Inbox>) {
     let mut worker = Worker::new(ctx);
     let (answer_to, mut answers) = mpsc::unbounded_channel();
     let mut flush_waiters: Vec<(u64, oneshot::Sender<()>)> = Vec::new();
     let mut closing = false;
+    let mut taken = Vec::new();
 
     loop {
+        inbox.take(MAX_COMMANDS_PER_WAKE, &mut taken);
+        for command in taken.drain(..) {
+            match command {
+                Command::Record(pending) => worker.acc.push(pending),
+                Command::Flush(done) => {
+                    worker.acc.close_open();
+                    let target = worker.acc.last_closed_seq().unwrap_or(0);
+                    flush_waiters.push((target, done));
+                }
+                Command::Close => {
+                    closing = true;
+                    // Records that raced the close were queued before it and are
+                    // taken already; later ones are refused.
+                    inbox.close();
+                }
+            }
+        }
         let now = Instant::now();
         worker.expire(now);
         worker.settle_identity(now);
@@ -142,6 +146,10 @@ pub(crate) async fn run<C: Cluster>(
             break;
         }
 
+        if !inbox.arm(worker.wake_when()) {
+            // Enough is queued already to act on.
+            continue;
+        }
         let linger_at = worker
             .acc
             .linger_deadline()
@@ -158,35 +166,7 @@ pub(crate) async fn run<C: Cluster>(
                     worker.on_answer(answer);
                 }
             }
-            command = commands.recv(), if !closing => {
-                let mut next = command;
-                let mut taken = 0;
-                loop {
-                    match next {
-                        Some(Command::Record(pending)) => worker.acc.push(pending),
-                        Some(Command::Flush(done)) => {
-                            worker.acc.close_open();
-                            let target = worker.acc.last_closed_seq().unwrap_or(0);
-                            flush_waiters.push((target, done));
-                        }
-                        Some(Command::Close) | None => {
-                            closing = true;
-                            // Records that raced the close are still in the channel:
-                            // refuse new ones, then take what is there.
-                            commands.close();
-                        }
-                    }
-                    taken += 1;
-                    if taken >= MAX_COMMANDS_PER_WAKE {
-                        break;
-                    }
-                    match commands.try_recv() {
-                        Ok(c) => next = Some(c),
-                        Err(mpsc::error::TryRecvError::Empty) => break,
-                        Err(mpsc::error::TryRecvError::Disconnected) => next = None,
-                    }
-                }
-            }
+            _ = inbox.woken() => {}
             _ = sleep_until(linger_at.unwrap_or(now)), if linger_at.is_some() => {}
             _ = sleep_until(expiry_at.unwrap_or(now)), if expiry_at.is_some() => {}
             _ = sleep_until(resend_at.unwrap_or(now)), if resend_at.is_some() => {}
@@ -266,6 +246,30 @@ impl<C: Cluster> Worker<C> {
                 .window
                 .iter()
                 .any(|f| matches!(f.state, FlightState::Sent { written: false, .. }))
+    }
+
+    /// When queued records should wake the worker: the first one, if it would start a
+    /// batch that can be sent; enough to fill the open batch, if that one can be sent;
+    /// otherwise (its window is full, or a retry goes first: an answer or a timer will
+    /// wake it) only enough to bound the work of one wake-up.
+    fn wake_when(&self) -> WakeWhen {
+        let bounded = WakeWhen {
+            records: MAX_COMMANDS_PER_WAKE,
+            bytes: usize::MAX,
+        };
+        if !self.takes_new_batches() {
+            return bounded;
+        }
+        match self.acc.open_room() {
+            None => WakeWhen {
+                records: 1,
+                bytes: usize::MAX,
+            },
+            Some((records, bytes)) => WakeWhen {
+                records: records.min(MAX_COMMANDS_PER_WAKE),
+                bytes,
+            },
+        }
     }
 
     fn next_expiry(&self) -> Option<Instant> {

@@ -12,7 +12,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -25,8 +25,9 @@ use crate::connect::{self, ConnectError};
 use crate::delivery::DeliveryFuture;
 use crate::event::UserEvent;
 use crate::idempotence::Idempotence;
+use crate::inbox::{Command, Inbox};
 use crate::metrics::{ConnectionState, Metrics, MetricsSnapshot};
-use crate::partition_worker::{self, Command, WorkerContext};
+use crate::partition_worker::{self, WorkerContext};
 use crate::partitioner::Partitioner;
 use crate::record::EncodedEvent;
 use crate::router::Router;
@@ -133,7 +134,7 @@ use crate::config::MAX_PARTITIONS;
 struct Shared {
     /// One slot per partition; filled once, in partition order, before
     /// `partition_count` is raised to cover it.
-    workers: Box<[OnceLock<mpsc::UnboundedSender<Command>>]>,
+    workers: Box<[OnceLock<Arc<Inbox>>]>,
     /// Partitions `send` spreads over; only grows.
     partition_count: AtomicU32,
     handles: std::sync::Mutex<Vec<JoinHandle<()>>>,
@@ -166,7 +167,7 @@ impl<C: Cluster> Clone for SendSide<C> {
 impl Shared {
     /// Starts the worker of the next partition.
     fn add_partition<C: Cluster>(&self, partition: usize, side: &SendSide<C>) {
-        let (tx, rx) = mpsc::unbounded_channel();
+        let inbox = Arc::new(Inbox::new());
         let ctx = WorkerContext {
             partition: partition as i32,
             limits: self.limits,
@@ -178,13 +179,23 @@ impl Shared {
             max_in_flight: self.max_in_flight,
             retry_backoff: self.retry_backoff,
         };
-        let handle = tokio::spawn(partition_worker::run(ctx, rx));
+        let handle = tokio::spawn(partition_worker::run(ctx, Arc::clone(&inbox)));
         self.handles.lock().expect("not poisoned").push(handle);
-        if self.workers[partition].set(tx).is_err() {
+        if self.workers[partition].set(inbox).is_err() {
             unreachable!("partition {partition} started twice");
         }
         self.partition_count
             .fetch_max(partition as u32 + 1, Ordering::Release);
+    }
+}
+
+/// A producer dropped without `close` still reports everything it accepted: its workers
+/// send what is queued, then stop.
+impl Drop for Shared {
+    fn drop(&mut self) {
+        for worker in self.workers.iter().map_while(OnceLock::get) {
+            let _ = worker.push(Command::Close);
+        }
     }
 }
 
@@ -308,7 +319,7 @@ impl Producer {
         self.shared.partition_count.load(Ordering::Acquire)
     }
 
-    fn workers(&self) -> impl Iterator<Item = &mpsc::UnboundedSender<Command>> {
+    fn workers(&self) -> impl Iterator<Item = &Arc<Inbox>> {
         self.shared.workers.iter().map_while(OnceLock::get)
     }
 
@@ -406,10 +417,10 @@ impl Producer {
         let worker = self.shared.workers[partition]
             .get()
             .expect("partitions below the count have workers");
-        if let Err(refused) = worker.send(Command::Record(pending)) {
+        if let Err(refused) = worker.push(Command::Record(pending)) {
             // The worker stopped taking records (closed): the event was never accepted.
             self.shared.buffer.release(1, size);
-            let Command::Record(pending) = refused.0 else {
+            let Command::Record(pending) = refused else {
                 unreachable!("the command sent was a record")
             };
             return Err((SendError::Closed, pending.record));
@@ -424,7 +435,7 @@ impl Producer {
         let mut waits = Vec::new();
         for worker in self.workers() {
             let (done, wait) = oneshot::channel();
-            if worker.send(Command::Flush(done)).is_ok() {
+            if worker.push(Command::Flush(done)).is_ok() {
                 waits.push(wait);
             }
         }
@@ -445,7 +456,7 @@ impl Producer {
         }
         self.shared.buffer.close();
         for worker in self.workers() {
-            let _ = worker.send(Command::Close);
+            let _ = worker.push(Command::Close);
         }
         let handles = std::mem::take(&mut *self.shared.handles.lock().expect("not poisoned"));
         for handle in handles {
