@@ -9,7 +9,7 @@
 //! ```
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use tokio::sync::oneshot;
@@ -143,6 +143,10 @@ struct Shared {
     limits: BatchLimits,
     compression: crate::config::CompressionCodec,
     max_in_flight: usize,
+    /// Shared by every worker; follows the partition count.
+    in_flight_under_pressure: Arc<AtomicUsize>,
+    /// The buffer's caps, in records and bytes.
+    buffer_limits: (usize, u64),
     retry_backoff: std::time::Duration,
     /// Stops the broker senders once the workers are done.
     close_senders: std::sync::Mutex<Option<Box<dyn FnOnce() + Send>>>,
@@ -165,6 +169,19 @@ impl<C: Cluster> Clone for SendSide<C> {
 }
 
 impl Shared {
+    /// Sets how many batches a partition may have in flight under pressure, for a
+    /// topic of `partitions`.
+    fn spread_over(&self, partitions: usize) {
+        let in_flight = partition_worker::in_flight_under_pressure(
+            self.buffer_limits,
+            &self.limits,
+            partitions,
+            self.max_in_flight,
+        );
+        self.in_flight_under_pressure
+            .store(in_flight, Ordering::Relaxed);
+    }
+
     /// Starts the worker of the next partition.
     fn add_partition<C: Cluster>(&self, partition: usize, side: &SendSide<C>) {
         let inbox = Arc::new(Inbox::new());
@@ -177,6 +194,7 @@ impl Shared {
             router: Arc::clone(&side.router),
             idempotence: side.idempotence.clone(),
             max_in_flight: self.max_in_flight,
+            in_flight_under_pressure: Arc::clone(&self.in_flight_under_pressure),
             retry_backoff: self.retry_backoff,
         };
         let handle = tokio::spawn(partition_worker::run(ctx, Arc::clone(&inbox)));
@@ -292,9 +310,12 @@ impl Producer {
             } else {
                 1
             },
+            in_flight_under_pressure: Arc::new(AtomicUsize::new(1)),
+            buffer_limits: (config.buffer_max_records, config.buffer_max_bytes),
             retry_backoff: config.retry_backoff,
             close_senders: std::sync::Mutex::new(Some(Box::new(move || router.close()))),
         });
+        shared.spread_over(partitions);
         for partition in 0..partitions {
             shared.add_partition(partition, &side);
         }
@@ -573,6 +594,9 @@ async fn refresh_partitions<C: Cluster>(
         }
         let known = shared.partition_count.load(Ordering::Acquire);
         let now = (side.router.partition_count() as u32).min(MAX_PARTITIONS as u32);
+        if now > known {
+            shared.spread_over(now as usize);
+        }
         for partition in known..now {
             shared.add_partition(partition as usize, &side);
         }
