@@ -122,7 +122,7 @@ bench-profile:
 # tests/fault_crash.rs (kill -9 of an owned broker) and tests/fault_network.rs
 # (resets, stalls, blackholes through a TCP proxy) run in `make test`.
 #   make test-cluster  3-node KRaft cluster on loopback (scripts/kafka.sh
-#                      cluster, ports 39192-39197), kill -9 of a partition
+#                      cluster, ports 28192-28197), kill -9 of a partition
 #                      leader under load, three rounds, then a frozen (SIGSTOP)
 #                      leader (tests/fault_cluster.rs), and a topic refused
 #                      for too few in-sync replicas; about 3 min;

@@ -108,11 +108,11 @@
 # Cluster (fault tests, `make test-cluster`): three instances $KAFKA_CLUSTER-1..3
 # (KAFKA_CLUSTER default "cluster"), each broker + controller (node.id 1..3, all
 # three are voters), PLAINTEXT on KAFKA_CLUSTER_PORT + 2*(N-1) and controller
-# on that + 1 (default base 39192: nodes on 39192/39193, 39194/39195,
-# 39196/39197), default replication factor 3, min.insync.replicas 2, heap
+# on that + 1 (default base 28192: nodes on 28192/28193, 28194/28195,
+# 28196/28197), default replication factor 3, min.insync.replicas 2, heap
 # -Xms128m -Xmx384m each (KAFKA_HEAP_OPTS overrides).
 #   scripts/kafka.sh cluster up          # start all (formats on first start), wait
-#   scripts/kafka.sh cluster bootstrap   # localhost:39192,localhost:39194,...
+#   scripts/kafka.sh cluster bootstrap   # localhost:28192,localhost:28194,...
 #   scripts/kafka.sh cluster leader t 0  # node id leading partition 0 of t
 #   scripts/kafka.sh cluster kill9 2     # SIGKILL node 2, data kept
 #   scripts/kafka.sh cluster up 2        # start node 2 again and wait
@@ -877,7 +877,9 @@ cmd_env() {
 # per-instance locks, sticky settings and pid files work as for one broker.
 # ---------------------------------------------------------------------------
 CLUSTER_NAME="${KAFKA_CLUSTER:-cluster}"
-CLUSTER_BASE_PORT="${KAFKA_CLUSTER_PORT:-39192}"
+# Below Linux's ephemeral range (32768-60999): a listen port inside it can be taken by
+# any outgoing connection's local port, and the broker then fails to bind.
+CLUSTER_BASE_PORT="${KAFKA_CLUSTER_PORT:-28192}"
 CLUSTER_NODES=3
 
 cluster_port() { echo $((CLUSTER_BASE_PORT + 2 * ($1 - 1))); }

@@ -30,8 +30,9 @@ use common::fault::{Load, start_load, verify, wait_for_metrics};
 use kafka_producer::{Producer, ProducerConfig, connect};
 
 const CLUSTER: &str = "fault-cluster";
-/// Nodes listen on 39192, 39194, 39196 (controllers on the next port up).
-const BASE_PORT: u16 = 39192;
+/// Nodes listen on 28192, 28194, 28196 (controllers on the next port up), below Linux's
+/// ephemeral range, where an outgoing connection could hold one of them.
+const BASE_PORT: u16 = 28192;
 const ROUNDS: u64 = 3;
 const LOAD_EVENTS: usize = 300_000;
 const LOAD_RATE_PER_S: u64 = 50_000;
