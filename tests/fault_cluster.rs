@@ -75,8 +75,11 @@ impl OwnedCluster {
 
     async fn start() -> Self {
         Self::script(&["cluster", "wipe"]).await;
+        // Owned before it starts: if one node fails to start, the nodes that did are
+        // stopped and wiped too.
+        let cluster = Self;
         Self::script(&["cluster", "up"]).await;
-        Self
+        cluster
     }
 
     fn brokers() -> Vec<String> {
