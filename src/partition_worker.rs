@@ -34,7 +34,7 @@ use tracing::{debug, warn};
 
 use crate::accumulator::{Accumulator, Batch, BatchLimits, Replies};
 use crate::broker_sender::{Answer, Outcome, SendFailure, SendJob};
-use crate::buffer::Buffer;
+use crate::buffer::{Buffer, BufferUsage};
 use crate::cluster::{Cluster, PartitionAnswer, ProducerIdentity};
 use crate::config::CompressionCodec;
 use crate::delivery::{Delivered, DeliveryError};
@@ -80,20 +80,18 @@ pub(crate) struct WorkerContext<C: Cluster> {
 /// batch at a time left the connection idle while the next was compressed: 15 % more
 /// events/s, medians of 8 alternating runs, `BENCHMARKS.md`), and stops at one in flight
 /// where the buffer is spread too thin for that (12 partitions and more).
+/// Only the buffer's caps (`max_records`, `max_bytes`) count.
 pub(crate) fn in_flight_under_pressure(
-    buffer: (usize, u64),
+    buffer: &BufferUsage,
     batch: &BatchLimits,
     partitions: usize,
     max_in_flight: usize,
 ) -> usize {
-    let (buffer_records, buffer_bytes) = buffer;
-    let partitions = partitions.max(1);
-    let by_records = buffer_records / partitions.saturating_mul(batch.max_records).max(1);
-    let by_bytes = buffer_bytes
-        / (partitions as u64)
-            .saturating_mul(batch.max_bytes as u64)
-            .max(1);
-    let full_batches = by_records.min(usize::try_from(by_bytes).unwrap_or(usize::MAX));
+    let partitions = partitions.max(1) as u64;
+    let by_records =
+        buffer.max_records / partitions.saturating_mul(batch.max_records as u64).max(1);
+    let by_bytes = buffer.max_bytes / partitions.saturating_mul(batch.max_bytes as u64).max(1);
+    let full_batches = usize::try_from(by_records.min(by_bytes)).unwrap_or(usize::MAX);
     full_batches
         .saturating_sub(1)
         .clamp(1, max_in_flight.max(1))
@@ -805,12 +803,12 @@ mod tests {
             linger: config.linger,
             message_timeout: config.message_timeout,
         };
-        in_flight_under_pressure(
-            (config.buffer_max_records, config.buffer_max_bytes),
-            &batch,
-            partitions,
-            MAX_IN_FLIGHT_IDEMPOTENT,
-        )
+        let buffer = BufferUsage {
+            max_records: config.buffer_max_records as u64,
+            max_bytes: config.buffer_max_bytes,
+            ..BufferUsage::default()
+        };
+        in_flight_under_pressure(&buffer, &batch, partitions, MAX_IN_FLIGHT_IDEMPOTENT)
     }
 
     #[test]

@@ -145,8 +145,6 @@ struct Shared {
     max_in_flight: usize,
     /// Shared by every worker; follows the partition count.
     in_flight_under_pressure: Arc<AtomicUsize>,
-    /// The buffer's caps, in records and bytes.
-    buffer_limits: (usize, u64),
     retry_backoff: std::time::Duration,
     /// Stops the broker senders once the workers are done.
     close_senders: std::sync::Mutex<Option<Box<dyn FnOnce() + Send>>>,
@@ -173,7 +171,7 @@ impl Shared {
     /// topic of `partitions`.
     fn spread_over(&self, partitions: usize) {
         let in_flight = partition_worker::in_flight_under_pressure(
-            self.buffer_limits,
+            &self.buffer.usage(),
             &self.limits,
             partitions,
             self.max_in_flight,
@@ -311,7 +309,6 @@ impl Producer {
                 1
             },
             in_flight_under_pressure: Arc::new(AtomicUsize::new(1)),
-            buffer_limits: (config.buffer_max_records, config.buffer_max_bytes),
             retry_backoff: config.retry_backoff,
             close_senders: std::sync::Mutex::new(Some(Box::new(move || router.close()))),
         });
