@@ -1,7 +1,9 @@
 //! Gathers one partition's records into batches: a batch closes at `batch_max_records`,
 //! at `batch_max_bytes`, or when it has lingered `linger`; a batch whose first record
 //! is older than `message_timeout` expires whole.
-//! Fed by the partition worker with accepted records; hands closed batches back to it.
+//! Fed by the partition worker with accepted records, cut into batches by the inbox
+//! (which applies the caps as records are accepted, so each knows its batch); hands
+//! closed batches back to the worker.
 //!
 //! Each record is framed into the open batch as it arrives (`record_batch`), so its own
 //! allocations are freed at once, and a batch is compressed when it closes, so batches
@@ -12,13 +14,13 @@
 //! `tests/engine_timing.rs`.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+use crate::batch_report::{BatchReport, Reporter};
 use crate::config::CompressionCodec;
-use crate::delivery::DeliveryResult;
 use crate::record::EncodedEvent;
 use crate::record_batch::{BatchBuilder, EncodedBatch};
 
@@ -30,11 +32,21 @@ pub(crate) struct Pending {
     pub bytes: usize,
     /// When `send` accepted it: the message timeout and the ack latency start here.
     pub accepted_at: Instant,
-    pub reply: oneshot::Sender<DeliveryResult>,
 }
 
-/// Who is waiting for each record of a batch, and since when, in record order.
-pub(crate) type Replies = Vec<(Instant, oneshot::Sender<DeliveryResult>)>;
+/// Who is waiting for a batch's records (one report for all), and since when each
+/// record waits, in record order.
+#[derive(Debug)]
+pub(crate) struct Replies {
+    pub accepted_at: Vec<Instant>,
+    pub reporter: Reporter,
+}
+
+impl Replies {
+    pub fn len(&self) -> usize {
+        self.accepted_at.len()
+    }
+}
 
 /// A closed batch, waiting to be sent.
 #[derive(Debug)]
@@ -82,6 +94,8 @@ pub(crate) struct Accumulator {
     codec: CompressionCodec,
     ready: VecDeque<Batch>,
     next_seq: u64,
+    /// The report of the batch the next record starts.
+    starting: Option<Reporter>,
 }
 
 impl Accumulator {
@@ -93,28 +107,47 @@ impl Accumulator {
             codec,
             ready: VecDeque::new(),
             next_seq: 0,
+            starting: None,
         }
     }
 
-    /// Adds a record to the open batch, first closing it if the record would overflow
-    /// its byte cap, and closing it after if it reached the record cap.
+    /// The inbox started a batch (the one before it is full, or sealed): it is closed,
+    /// and the next record opens this one.
+    pub fn start(&mut self, reporter: Reporter) {
+        self.close_open();
+        debug_assert!(self.starting.is_none(), "every batch starts with a record");
+        self.starting = Some(reporter);
+    }
+
+    /// Adds a record to the open batch, closing it after if it reached the record cap
+    /// (where the inbox ended it too).
     pub fn push(&mut self, pending: Pending) {
-        if let Some(open) = &self.open
-            && open.bytes + pending.bytes > self.limits.max_bytes
-        {
+        if let Some(reporter) = self.starting.take() {
             self.close_open();
+            self.open = Some(OpenBatch {
+                replies: Replies {
+                    accepted_at: Vec::with_capacity(self.limits.max_records.min(1024)),
+                    reporter,
+                },
+                bytes: 0,
+                first_accepted_at: pending.accepted_at,
+            });
         }
-        let open = self.open.get_or_insert_with(|| OpenBatch {
-            replies: Vec::with_capacity(self.limits.max_records.min(1024)),
-            bytes: 0,
-            first_accepted_at: pending.accepted_at,
-        });
+        let open = self
+            .open
+            .as_mut()
+            .expect("the inbox starts a batch before its first record");
         open.bytes += pending.bytes;
         self.builder.push(&pending.record);
-        open.replies.push((pending.accepted_at, pending.reply));
+        open.replies.accepted_at.push(pending.accepted_at);
         if open.replies.len() >= self.limits.max_records {
             self.close_open();
         }
+    }
+
+    /// The report of the open batch, for the inbox to seal it.
+    pub fn open_report(&self) -> Option<&Arc<BatchReport>> {
+        self.open.as_ref().map(|b| b.replies.reporter.report())
     }
 
     /// Closes the open batch (if any), compressing it, so it is sent next, ignoring
@@ -172,8 +205,9 @@ impl Accumulator {
             .map(|at| at + self.limits.message_timeout)
     }
 
-    /// Removes every queued batch whose first record has outlived the message timeout
-    /// at `now`; the caller fails their records as never sent.
+    /// Removes every closed batch whose first record has outlived the message timeout
+    /// at `now`; the caller fails their records as never sent. (An open batch that
+    /// expires is sealed and closed by the worker first: `open_expired`.)
     pub fn take_expired(&mut self, now: Instant) -> Vec<Batch> {
         let timeout = self.limits.message_timeout;
         let mut expired = Vec::new();
@@ -184,16 +218,24 @@ impl Accumulator {
         {
             expired.extend(self.ready.pop_front());
         }
-        if self.ready.is_empty()
-            && self
-                .open
-                .as_ref()
-                .is_some_and(|b| b.first_accepted_at + timeout <= now)
+        expired
+    }
+
+    /// The open batch's first record has outlived the message timeout at `now`.
+    pub fn open_expired(&self, now: Instant) -> bool {
+        self.open
+            .as_ref()
+            .is_some_and(|b| b.first_accepted_at + self.limits.message_timeout <= now)
+    }
+
+    /// Closes the open batch if it is the one of `report`.
+    pub fn close_open_of(&mut self, report: &Arc<BatchReport>) {
+        if self
+            .open_report()
+            .is_some_and(|open| Arc::ptr_eq(open, report))
         {
             self.close_open();
-            expired.extend(self.ready.pop_front());
         }
-        expired
     }
 
     /// Sequence number of the newest closed batch, if any batch was ever closed.
@@ -207,6 +249,6 @@ impl Accumulator {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.open.is_none() && self.ready.is_empty()
+        self.open.is_none() && self.ready.is_empty() && self.starting.is_none()
     }
 }

@@ -1,13 +1,15 @@
 //! The one report every accepted event gets: delivered at (partition, offset), or failed
 //! with a reason that says whether the event may have been written.
-//! Produced by the partition worker; consumed by whoever awaits `send`'s future.
+//! Produced by the partition worker (one `BatchReport` per batch); consumed by whoever
+//! awaits `send`'s future.
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use tokio::sync::oneshot;
+use crate::batch_report::BatchReport;
 
 /// Where the broker stored an acknowledged event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,16 +93,28 @@ pub type DeliveryResult = Result<Delivered, DeliveryError>;
 /// still delivered and counted in the metrics.
 #[derive(Debug)]
 pub struct DeliveryFuture {
-    pub(crate) receiver: oneshot::Receiver<DeliveryResult>,
+    report: Arc<BatchReport>,
+    /// The event's place in its batch.
+    index: usize,
+    /// Polled before: its task may be queued on the report already.
+    registered: bool,
+}
+
+impl DeliveryFuture {
+    pub(crate) fn new(report: Arc<BatchReport>, index: usize) -> Self {
+        Self {
+            report,
+            index,
+            registered: false,
+        }
+    }
 }
 
 impl Future for DeliveryFuture {
     type Output = DeliveryResult;
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<DeliveryResult> {
-        Pin::new(&mut self.receiver)
-            .poll(cx)
-            // The worker always answers before dropping the sender; a dropped sender means
-            // the runtime shut down under us, and the event was not confirmed.
-            .map(|r| r.unwrap_or(Err(DeliveryError::Abandoned)))
+        let this = &mut *self;
+        this.report
+            .poll_record(this.index, &mut this.registered, cx)
     }
 }

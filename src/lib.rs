@@ -23,6 +23,7 @@
 
 pub(crate) mod accumulator;
 pub(crate) mod background;
+pub(crate) mod batch_report;
 pub(crate) mod broker_sender;
 pub(crate) mod buffer;
 pub mod cluster;

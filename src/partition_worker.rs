@@ -33,11 +33,12 @@ use tokio::time::{Instant, sleep_until};
 use tracing::{debug, warn};
 
 use crate::accumulator::{Accumulator, Batch, BatchLimits, Replies};
+use crate::batch_report::BatchReport;
 use crate::broker_sender::{Answer, Outcome, SendFailure, SendJob};
 use crate::buffer::{Buffer, BufferUsage};
 use crate::cluster::{Cluster, PartitionAnswer, ProducerIdentity};
 use crate::config::CompressionCodec;
-use crate::delivery::{Delivered, DeliveryError};
+use crate::delivery::DeliveryError;
 use crate::idempotence::Idempotence;
 use crate::inbox::{Command, Inbox, WakeWhen};
 use crate::metrics::Metrics;
@@ -148,24 +149,29 @@ pub(crate) async fn run<C: Cluster>(ctx: WorkerContext<C>, inbox: Arc<Inbox>) {
     let mut taken = Vec::new();
 
     loop {
-        inbox.take(MAX_COMMANDS_PER_WAKE, &mut taken);
+        let now = Instant::now();
+        // An open batch due to close (lingered, or expired) is sealed first, so that
+        // every record of it is taken before it closes.
+        let sealing = worker.open_batch_due(now).cloned();
+        match &sealing {
+            Some(report) => inbox.seal_and_take(report, &mut taken),
+            None => inbox.take(MAX_COMMANDS_PER_WAKE, &mut taken),
+        }
         for command in taken.drain(..) {
-            match command {
-                Command::Record(pending) => worker.acc.push(pending),
-                Command::Flush(done) => {
-                    worker.acc.close_open();
-                    let target = worker.acc.last_closed_seq().unwrap_or(0);
-                    flush_waiters.push((target, done));
-                }
-                Command::Close => {
-                    closing = true;
-                    // Records that raced the close were queued before it and are
-                    // taken already; later ones are refused.
-                    inbox.close();
-                }
+            worker.apply(command, &mut closing, &mut flush_waiters);
+        }
+        if closing {
+            // Records that raced the close were queued after it: take them all, then
+            // refuse later ones.
+            inbox.close();
+            inbox.take(usize::MAX, &mut taken);
+            for command in taken.drain(..) {
+                worker.apply(command, &mut closing, &mut flush_waiters);
             }
         }
-        let now = Instant::now();
+        if let Some(report) = &sealing {
+            worker.acc.close_open_of(report);
+        }
         worker.expire(now);
         worker.settle_identity(now);
         worker.send_what_is_due(now, closing, &answer_to);
@@ -239,6 +245,39 @@ impl<C: Cluster> Worker<C> {
             route_seen,
             resend_at: None,
         }
+    }
+
+    /// Takes in one command from the inbox.
+    fn apply(
+        &mut self,
+        command: Command,
+        closing: &mut bool,
+        flush_waiters: &mut Vec<(u64, oneshot::Sender<()>)>,
+    ) {
+        match command {
+            Command::Batch(reporter) => self.acc.start(reporter),
+            Command::Record(pending) => self.acc.push(pending),
+            Command::Flush(done) => {
+                // The flush sealed the open batch: its records were queued before it.
+                self.acc.close_open();
+                let target = self.acc.last_closed_seq().unwrap_or(0);
+                flush_waiters.push((target, done));
+            }
+            Command::Close => *closing = true,
+        }
+    }
+
+    /// The report of the open batch if it should close now: it has lingered (and may
+    /// be sent), or its message timeout has passed.
+    fn open_batch_due(&self, now: Instant) -> Option<&Arc<BatchReport>> {
+        let lingered = self
+            .acc
+            .linger_deadline()
+            .is_some_and(|at| at <= now + TIMER_TICK)
+            && self.takes_new_batches();
+        (lingered || self.acc.open_expired(now))
+            .then(|| self.acc.open_report())
+            .flatten()
     }
 
     fn on_wire(&self) -> bool {
@@ -442,12 +481,8 @@ impl<C: Cluster> Worker<C> {
         if !self.takes_new_batches() {
             return;
         }
-        if closing
-            || self
-                .acc
-                .linger_deadline()
-                .is_some_and(|at| at <= now + TIMER_TICK)
-        {
+        if closing {
+            // Every record is in: the close sealed the open batch.
             self.acc.close_open();
         }
         while self.takes_new_batches() {
@@ -674,20 +709,14 @@ impl<C: Cluster> Worker<C> {
     }
 
     fn finish_delivered(&self, flight: Flight, base_offset: i64) {
-        let partition = self.ctx.partition;
         let count = flight.replies.len();
         let now = Instant::now();
         let mut latency_sum_us = 0;
-        for (n, (accepted_at, reply)) in flight.replies.into_iter().enumerate() {
-            latency_sum_us += self.ctx.metrics.record_latency(now - accepted_at);
-            let offset = if base_offset >= 0 {
-                base_offset + n as i64
-            } else {
-                -1
-            };
-            // The caller may have dropped its future: the report still counts.
-            let _ = reply.send(Ok(Delivered { partition, offset }));
+        for accepted_at in &flight.replies.accepted_at {
+            latency_sum_us += self.ctx.metrics.record_latency(now - *accepted_at);
         }
+        // The callers may have dropped their futures: the reports still count.
+        flight.replies.reporter.delivered(base_offset);
         self.ctx.metrics.record_latency_sum(latency_sum_us);
         self.ctx.metrics.record_delivered(count as u64);
         self.ctx.buffer.release(count, flight.bytes);
@@ -786,9 +815,7 @@ fn moves_leader(code: ProtocolError) -> bool {
 
 fn report_failure<C: Cluster>(ctx: &WorkerContext<C>, replies: Replies, error: DeliveryError) {
     ctx.metrics.record_failed(&error, replies.len() as u64);
-    for (_, reply) in replies {
-        let _ = reply.send(Err(error.clone()));
-    }
+    replies.reporter.failed(error);
 }
 
 #[cfg(test)]

@@ -25,7 +25,7 @@ use crate::connect::{self, ConnectError};
 use crate::delivery::DeliveryFuture;
 use crate::event::UserEvent;
 use crate::idempotence::Idempotence;
-use crate::inbox::{Command, Inbox};
+use crate::inbox::{BatchCaps, Command, Inbox};
 use crate::metrics::{ConnectionState, Metrics, MetricsSnapshot};
 use crate::partition_worker::{self, WorkerContext};
 use crate::partitioner::Partitioner;
@@ -182,7 +182,11 @@ impl Shared {
 
     /// Starts the worker of the next partition.
     fn add_partition<C: Cluster>(&self, partition: usize, side: &SendSide<C>) {
-        let inbox = Arc::new(Inbox::new());
+        let inbox = Arc::new(Inbox::new(BatchCaps {
+            partition: partition as i32,
+            max_records: self.limits.max_records,
+            max_bytes: self.limits.max_bytes,
+        }));
         let ctx = WorkerContext {
             partition: partition as i32,
             limits: self.limits,
@@ -210,7 +214,7 @@ impl Shared {
 impl Drop for Shared {
     fn drop(&mut self) {
         for worker in self.workers.iter().map_while(OnceLock::get) {
-            let _ = worker.push(Command::Close);
+            let _ = worker.push_urgent(Command::Close);
         }
     }
 }
@@ -425,26 +429,25 @@ impl Producer {
         let partition =
             self.partitioner
                 .partition(key, self.partition_count(), &self.keyless_counter) as usize;
-        let (reply, receiver) = oneshot::channel();
         let pending = Pending {
             record,
             bytes: size,
             accepted_at: Instant::now(),
-            reply,
         };
         let worker = self.shared.workers[partition]
             .get()
             .expect("partitions below the count have workers");
-        if let Err(refused) = worker.push(Command::Record(pending)) {
-            // The worker stopped taking records (closed): the event was never accepted.
-            self.shared.buffer.release(1, size);
-            let Command::Record(pending) = refused else {
-                unreachable!("the command sent was a record")
-            };
-            return Err((SendError::Closed, pending.record));
+        match worker.push_record(pending) {
+            Ok(report) => {
+                self.shared.metrics.record_accepted();
+                Ok(report)
+            }
+            Err(refused) => {
+                // The worker stopped taking records (closed): the event was never accepted.
+                self.shared.buffer.release(1, size);
+                Err((SendError::Closed, refused.record))
+            }
         }
-        self.shared.metrics.record_accepted();
-        Ok(DeliveryFuture { receiver })
     }
 
     /// Sends every open batch now (ignoring linger) and completes when every event
@@ -453,7 +456,7 @@ impl Producer {
         let mut waits = Vec::new();
         for worker in self.workers() {
             let (done, wait) = oneshot::channel();
-            if worker.push(Command::Flush(done)).is_ok() {
+            if worker.push_urgent(Command::Flush(done)).is_ok() {
                 waits.push(wait);
             }
         }
@@ -474,7 +477,7 @@ impl Producer {
         }
         self.shared.buffer.close();
         for worker in self.workers() {
-            let _ = worker.push(Command::Close);
+            let _ = worker.push_urgent(Command::Close);
         }
         let handles = std::mem::take(&mut *self.shared.handles.lock().expect("not poisoned"));
         for handle in handles {
