@@ -123,7 +123,7 @@ impl Accumulator {
     /// (where the inbox ended it too).
     pub fn push(&mut self, pending: Pending) {
         if let Some(reporter) = self.starting.take() {
-            self.close_open();
+            // `start` closed the batch before it.
             self.open = Some(OpenBatch {
                 replies: Replies {
                     accepted_at: Vec::with_capacity(self.limits.max_records.min(1024)),

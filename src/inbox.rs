@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
 
-use crate::accumulator::Pending;
+use crate::accumulator::{BatchLimits, Pending};
 use crate::batch_report::{BatchReport, Reporter};
 use crate::delivery::DeliveryFuture;
 
@@ -59,17 +59,11 @@ pub(crate) struct WakeWhen {
     pub bytes: usize,
 }
 
-/// The caps a batch obeys, as the accumulator's.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct BatchCaps {
-    pub partition: i32,
-    pub max_records: usize,
-    pub max_bytes: usize,
-}
-
 #[derive(Debug)]
 pub(crate) struct Inbox {
-    caps: BatchCaps,
+    partition: i32,
+    /// The caps a batch obeys: the accumulator's.
+    limits: BatchLimits,
     state: Mutex<State>,
     notify: Notify,
 }
@@ -106,9 +100,10 @@ impl State {
 
 impl Inbox {
     /// An inbox that wakes its worker on the first record.
-    pub fn new(caps: BatchCaps) -> Self {
+    pub fn new(partition: i32, limits: BatchLimits) -> Self {
         Self {
-            caps,
+            partition,
+            limits,
             state: Mutex::new(State {
                 queued: Vec::new(),
                 records: 0,
@@ -130,7 +125,7 @@ impl Inbox {
     /// the record would overflow its byte cap) and gives back its report. A closed
     /// inbox gives the record back.
     pub fn push_record(&self, pending: Pending) -> Result<DeliveryFuture, Pending> {
-        let caps = self.caps;
+        let limits = self.limits;
         let (wake, future) = {
             let mut guard = self.state.lock().expect("not poisoned");
             let state = &mut *guard;
@@ -140,14 +135,14 @@ impl Inbox {
             if state
                 .open
                 .as_ref()
-                .is_some_and(|open| open.bytes + pending.bytes > caps.max_bytes)
+                .is_some_and(|open| open.bytes + pending.bytes > limits.max_bytes)
             {
                 state.open = None;
             }
             let open = match &mut state.open {
                 Some(open) => open,
                 none => {
-                    let report = BatchReport::new(caps.partition);
+                    let report = BatchReport::new(self.partition);
                     let reporter = Reporter::new(Arc::clone(&report));
                     let open = none.insert(OpenBatch {
                         report,
@@ -161,7 +156,7 @@ impl Inbox {
             let future = DeliveryFuture::new(Arc::clone(&open.report), open.records);
             open.records += 1;
             open.bytes += pending.bytes;
-            if open.records >= caps.max_records {
+            if open.records >= limits.max_records {
                 state.open = None;
             }
             state.records += 1;
@@ -272,12 +267,20 @@ mod tests {
         }
     }
 
+    fn inbox_with_caps(max_records: usize, max_bytes: usize) -> Inbox {
+        Inbox::new(
+            0,
+            BatchLimits {
+                max_records,
+                max_bytes,
+                linger: Duration::from_millis(5),
+                message_timeout: Duration::from_secs(5),
+            },
+        )
+    }
+
     fn roomy_inbox() -> Inbox {
-        Inbox::new(BatchCaps {
-            partition: 0,
-            max_records: 1000,
-            max_bytes: 1_000_000,
-        })
+        inbox_with_caps(1000, 1_000_000)
     }
 
     /// The records of each batch queued, as the worker takes them.
@@ -378,11 +381,7 @@ mod tests {
 
     #[tokio::test]
     async fn records_are_cut_into_batches_at_the_caps_and_where_a_batch_is_sealed() {
-        let inbox = Inbox::new(BatchCaps {
-            partition: 0,
-            max_records: 3,
-            max_bytes: 100,
-        });
+        let inbox = inbox_with_caps(3, 100);
         let mut taken = Vec::new();
         // The record cap: 3, 3, then 1.
         for _ in 0..7 {
@@ -393,11 +392,7 @@ mod tests {
         taken.clear();
 
         // The byte cap: 60 + 40 fit in 100 bytes, the next 1 byte does not.
-        let inbox = Inbox::new(BatchCaps {
-            partition: 0,
-            max_records: 3,
-            max_bytes: 100,
-        });
+        let inbox = inbox_with_caps(3, 100);
         for bytes in [60, 40, 1] {
             inbox.push_record(record(bytes)).unwrap();
         }

@@ -184,11 +184,7 @@ pub(crate) async fn run<C: Cluster>(ctx: WorkerContext<C>, inbox: Arc<Inbox>) {
             // Enough is queued already to act on.
             continue;
         }
-        let linger_at = worker
-            .acc
-            .linger_deadline()
-            .filter(|_| worker.takes_new_batches())
-            .map(|at| at.checked_sub(TIMER_TICK).unwrap_or(at));
+        let linger_at = worker.linger_close_at();
         let expiry_at = worker.next_expiry();
         let resend_at = worker.resend_at.filter(|_| worker.has_waiting());
         tokio::select! {
@@ -267,14 +263,19 @@ impl<C: Cluster> Worker<C> {
         }
     }
 
+    /// When the open batch closes for lingering, if it may be sent: one timer tick
+    /// before its linger deadline (`TIMER_TICK`).
+    fn linger_close_at(&self) -> Option<Instant> {
+        self.acc
+            .linger_deadline()
+            .filter(|_| self.takes_new_batches())
+            .map(|at| at.checked_sub(TIMER_TICK).unwrap_or(at))
+    }
+
     /// The report of the open batch if it should close now: it has lingered (and may
     /// be sent), or its message timeout has passed.
     fn open_batch_due(&self, now: Instant) -> Option<&Arc<BatchReport>> {
-        let lingered = self
-            .acc
-            .linger_deadline()
-            .is_some_and(|at| at <= now + TIMER_TICK)
-            && self.takes_new_batches();
+        let lingered = self.linger_close_at().is_some_and(|at| at <= now);
         (lingered || self.acc.open_expired(now))
             .then(|| self.acc.open_report())
             .flatten()

@@ -25,7 +25,7 @@ use crate::connect::{self, ConnectError};
 use crate::delivery::DeliveryFuture;
 use crate::event::UserEvent;
 use crate::idempotence::Idempotence;
-use crate::inbox::{BatchCaps, Command, Inbox};
+use crate::inbox::{Command, Inbox};
 use crate::metrics::{ConnectionState, Metrics, MetricsSnapshot};
 use crate::partition_worker::{self, WorkerContext};
 use crate::partitioner::Partitioner;
@@ -182,11 +182,7 @@ impl Shared {
 
     /// Starts the worker of the next partition.
     fn add_partition<C: Cluster>(&self, partition: usize, side: &SendSide<C>) {
-        let inbox = Arc::new(Inbox::new(BatchCaps {
-            partition: partition as i32,
-            max_records: self.limits.max_records,
-            max_bytes: self.limits.max_bytes,
-        }));
+        let inbox = Arc::new(Inbox::new(partition as i32, self.limits));
         let ctx = WorkerContext {
             partition: partition as i32,
             limits: self.limits,
