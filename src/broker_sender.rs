@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::stream::{FuturesUnordered, StreamExt};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, sleep_until};
 use tracing::{debug, warn};
 
@@ -93,13 +93,15 @@ type Pending = std::pin::Pin<
 /// The batches of each request on the wire, by request number.
 type Requests = HashMap<u64, Vec<SendJob>>;
 
-/// Runs until every handle to it is gone and its queues are empty.
+/// Runs until every handle to it is gone and its queues are empty. Connects first, and
+/// then tells `first_attempt` (whatever the outcome).
 pub(crate) async fn run<C: Cluster>(
     broker: i32,
     cluster: Arc<C>,
     limits: SenderLimits,
     stats: Arc<BrokerStats>,
     mut jobs: mpsc::UnboundedReceiver<SendJob>,
+    first_attempt: Option<oneshot::Sender<()>>,
 ) {
     let mut queues: HashMap<i32, VecDeque<SendJob>> = HashMap::new();
     // Partitions with queued batches, in the order they get a place in a request.
@@ -107,8 +109,18 @@ pub(crate) async fn run<C: Cluster>(
     let mut in_flight: FuturesUnordered<Pending> = FuturesUnordered::new();
     let mut requests: Requests = HashMap::new();
     let mut next_request: u64 = 0;
-    let mut link: Option<Arc<C::Link>> = None;
-    let mut connect_after: Option<Instant> = None;
+    // Connected at once, so the first batches do not wait for the handshake (a round
+    // trip or more on a distant link). A broker not reachable now is tried again when
+    // a batch comes, after the backoff.
+    let mut link = connect(broker, cluster.as_ref(), &limits, &stats)
+        .await
+        .ok();
+    let mut connect_after = link
+        .is_none()
+        .then(|| Instant::now() + limits.retry_backoff);
+    if let Some(tried) = first_attempt {
+        let _ = tried.send(());
+    }
     let mut open = true;
     // Since when the connection has answered nothing while requests wait on it.
     let mut silent_since = Instant::now();
@@ -121,25 +133,13 @@ pub(crate) async fn run<C: Cluster>(
             }
             let current = match &link {
                 Some(l) => Arc::clone(l),
-                None => match within(
-                    limits.control_timeout,
-                    &format!("connecting to broker {broker}"),
-                    cluster.connect(broker),
-                )
-                .await
-                {
+                None => match connect(broker, cluster.as_ref(), &limits, &stats).await {
                     Ok(l) => {
-                        debug!(broker, "connected");
-                        stats.set_state(ConnectionState::Connected);
                         connect_after = None;
-                        let l = Arc::new(l);
                         link = Some(Arc::clone(&l));
                         l
                     }
-                    Err(e) => {
-                        let message = format!("cannot connect to broker {broker}: {e}");
-                        warn!(broker, %message, "connection failed");
-                        stats.set_state(ConnectionState::Unreachable);
+                    Err(message) => {
                         connect_after = Some(Instant::now() + limits.retry_backoff);
                         fail_all_queued(&mut queues, &mut turn, &message);
                         break;
@@ -277,6 +277,34 @@ pub(crate) async fn run<C: Cluster>(
     stats.set_in_flight(0);
     stats.set_state(ConnectionState::Idle);
     debug!(broker, "broker sender stopped");
+}
+
+/// A connection to the broker, or why there is none (the broker is marked unreachable).
+async fn connect<C: Cluster>(
+    broker: i32,
+    cluster: &C,
+    limits: &SenderLimits,
+    stats: &BrokerStats,
+) -> Result<Arc<C::Link>, String> {
+    match within(
+        limits.control_timeout,
+        &format!("connecting to broker {broker}"),
+        cluster.connect(broker),
+    )
+    .await
+    {
+        Ok(link) => {
+            debug!(broker, "connected");
+            stats.set_state(ConnectionState::Connected);
+            Ok(Arc::new(link))
+        }
+        Err(e) => {
+            let message = format!("cannot connect to broker {broker}: {e}");
+            warn!(broker, %message, "connection failed");
+            stats.set_state(ConnectionState::Unreachable);
+            Err(message)
+        }
+    }
 }
 
 /// The next request: the first queued batch of each partition, in turn, until the

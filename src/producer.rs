@@ -264,6 +264,22 @@ impl Producer {
             }
         };
         let metrics = Arc::new(Metrics::default());
+        let limits = SenderLimits {
+            max_in_flight: config.max_in_flight,
+            max_request_bytes: config.max_request_bytes,
+            request_timeout,
+            control_timeout,
+            retry_backoff: config.retry_backoff,
+        };
+        let partitions = leaders.len().min(MAX_PARTITIONS);
+        let router = Arc::new(Router::new(
+            Arc::clone(&cluster),
+            limits,
+            leaders,
+            Arc::clone(&metrics),
+        ));
+        // The leaders' connections are made while the producer id is fetched.
+        let connections_tried = router.start_senders();
         let idempotence = if config.idempotence {
             let identity =
                 Idempotence::start(Arc::clone(&cluster), control_timeout, Arc::clone(&metrics))
@@ -273,15 +289,9 @@ impl Producer {
         } else {
             None
         };
-        let limits = SenderLimits {
-            max_in_flight: config.max_in_flight,
-            max_request_bytes: config.max_request_bytes,
-            request_timeout,
-            control_timeout,
-            retry_backoff: config.retry_backoff,
-        };
-        let partitions = leaders.len().min(MAX_PARTITIONS);
-        let router = Arc::new(Router::new(cluster, limits, leaders, Arc::clone(&metrics)));
+        // Each attempt is bounded by the control timeout; a broker it could not reach
+        // is tried again by its first batch, which reports the failure if it persists.
+        futures::future::join_all(connections_tried).await;
         let side = SendSide {
             router: Arc::clone(&router),
             idempotence,

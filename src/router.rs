@@ -1,13 +1,13 @@
 //! Which broker leads each partition, and that broker's sender: one sender task (and
-//! one connection) per broker, started the first time a partition it leads has a
-//! batch. Partition workers ask it where to send; it reads the cluster's metadata
+//! one connection) per broker, started with the producer for the leaders it starts
+//! with, and otherwise the first time a partition the broker leads has a batch. Partition workers ask it where to send; it reads the cluster's metadata
 //! again when a worker reports a leader that moved or went away.
 //! Fed by `Cluster::leaders`; feeds the partition workers sender handles.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tracing::{info, warn};
 
@@ -81,21 +81,49 @@ impl<C: Cluster> Router<C> {
     pub fn sender_for(&self, partition: i32) -> Option<SenderHandle> {
         let mut routes = self.routes.lock().expect("not poisoned");
         let broker = (*routes.leaders.get(partition as usize)?)?;
-        let limits = self.limits;
-        let cluster = &self.cluster;
-        let metrics = &self.metrics;
-        let handle = routes.senders.entry(broker).or_insert_with(|| {
-            let (jobs, receiver) = mpsc::unbounded_channel();
-            tokio::spawn(broker_sender::run(
-                broker,
-                Arc::clone(cluster),
-                limits,
-                metrics.broker(broker),
-                receiver,
-            ));
-            SenderHandle { broker, jobs }
-        });
-        Some(handle.clone())
+        if let Some(handle) = routes.senders.get(&broker) {
+            return Some(handle.clone());
+        }
+        let handle = self.start_sender(broker, None);
+        routes.senders.insert(broker, handle.clone());
+        Some(handle)
+    }
+
+    /// Starts the sender of every leader, each connecting at once; the receivers
+    /// complete once each has tried (connected or not), so the producer can start with
+    /// its connections made instead of making its first batches wait for them.
+    pub fn start_senders(&self) -> Vec<oneshot::Receiver<()>> {
+        let mut routes = self.routes.lock().expect("not poisoned");
+        let leaders: std::collections::BTreeSet<i32> =
+            routes.leaders.iter().flatten().copied().collect();
+        let mut tried = Vec::new();
+        for broker in leaders {
+            if routes.senders.contains_key(&broker) {
+                continue;
+            }
+            let (done, receiver) = oneshot::channel();
+            let handle = self.start_sender(broker, Some(done));
+            routes.senders.insert(broker, handle);
+            tried.push(receiver);
+        }
+        tried
+    }
+
+    fn start_sender(
+        &self,
+        broker: i32,
+        first_attempt: Option<oneshot::Sender<()>>,
+    ) -> SenderHandle {
+        let (jobs, receiver) = mpsc::unbounded_channel();
+        tokio::spawn(broker_sender::run(
+            broker,
+            Arc::clone(&self.cluster),
+            self.limits,
+            self.metrics.broker(broker),
+            receiver,
+            first_attempt,
+        ));
+        SenderHandle { broker, jobs }
     }
 
     /// Starts a refresh in the background unless one is under way or an answer newer

@@ -35,6 +35,8 @@ struct MockCluster {
     requests: Arc<Mutex<Vec<Vec<i32>>>>,
     /// Connections made.
     connects: Arc<Mutex<usize>>,
+    /// How long making a connection takes (a handshake over a distant link).
+    connect_delay: Option<Duration>,
     /// Each batch's bytes as the producer framed them, in the order given.
     wire: Arc<Mutex<Vec<Vec<u8>>>>,
     /// A slow broker: each request takes this long once the one before it is answered
@@ -58,6 +60,7 @@ impl MockCluster {
             in_flight: Arc::default(),
             requests: Arc::default(),
             connects: Arc::default(),
+            connect_delay: None,
             wire: Arc::default(),
             work_per_request: None,
             busy_until: Arc::default(),
@@ -136,6 +139,9 @@ impl Cluster for MockCluster {
     }
 
     async fn connect(&self, _broker: i32) -> Result<MockCluster, LinkError> {
+        if let Some(delay) = self.connect_delay {
+            tokio::time::sleep(delay).await;
+        }
         *self.connects.lock().unwrap() += 1;
         Ok(self.clone())
     }
@@ -170,6 +176,25 @@ fn config() -> ProducerConfig {
         message_timeout: Duration::from_millis(1_000),
         ..Default::default()
     }
+}
+
+#[tokio::test(start_paused = true)]
+/// The producer connects to each leader while it starts, so its first batch goes out
+/// at its linger, not a connection handshake later.
+async fn leaders_are_connected_at_start_so_the_first_batch_waits_only_its_linger() {
+    let mut sink = MockCluster::open(3);
+    sink.connect_delay = Some(Duration::from_millis(20));
+    let producer = producer(&config(), &sink).await;
+    assert_eq!(
+        *sink.connects.lock().unwrap(),
+        1,
+        "one connection to the one leader, made at start"
+    );
+    let start = Instant::now();
+    producer.send(&event(0)).await.unwrap().await.unwrap();
+    let log = sink.log.lock().unwrap().clone();
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].0 - start, Duration::from_millis(4));
 }
 
 #[tokio::test(start_paused = true)]
