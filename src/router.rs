@@ -1,7 +1,8 @@
 //! Which broker leads each partition, and that broker's sender: one sender task (and
 //! one connection) per broker, started with the producer for the leaders it starts
-//! with, and otherwise the first time a partition the broker leads has a batch. Partition workers ask it where to send; it reads the cluster's metadata
-//! again when a worker reports a leader that moved or went away.
+//! with, and otherwise the first time a partition the broker leads has a batch.
+//! Partition workers ask it where to send; it reads the cluster's metadata again when
+//! a worker reports a leader that moved or went away.
 //! Fed by `Cluster::leaders`; feeds the partition workers sender handles.
 
 use std::collections::HashMap;
