@@ -53,6 +53,13 @@
 #   KAFKA_UP_NOWAIT        1 = `up` starts the JVM and returns without waiting
 #                          (used by `cluster up`: a node cannot be ready alone)
 #   KAFKA_SECURITY         1 = also open the secured listeners below (default 0)
+#   KAFKA_AUTHORIZER       1 = with KAFKA_SECURITY=1, Kafka's StandardAuthorizer:
+#                          only ACLs grant (allow.everyone.if.no.acl.found=false);
+#                          super users ANONYMOUS (the PLAINTEXT, SSL and controller
+#                          listeners) and alice; bob has no ACL until one is added
+#                          (default 0)
+#   KAFKA_AUTO_CREATE_TOPICS  auto.create.topics.enable (default false: tests create
+#                          their topics; true as many production brokers run)
 #   KAFKA_SASL_PLAINTEXT_PORT / KAFKA_SSL_PORT / KAFKA_SASL_SSL_PORT
 #                          (default KAFKA_PORT+2 / +3 / +4; +1 is left free since
 #                          the default controller port 9093 = 9092+1)
@@ -74,7 +81,7 @@
 # SASL mechanisms PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512, one user: alice /
 # alice-secret (PLAIN via listener.name.<l>.plain.sasl.jaas.config; both SCRAM
 # credentials created at format time with StorageTool --add-scram, for every
-# instance).
+# instance). A second PLAIN user, bob / bob-secret, for the authorizer's tests.
 # TLS: no client auth; throw-away certificates made with openssl, once per
 # instance, in <instance>/tls/:
 #   ca.pem, ca.key           test CA (PEM) that clients must trust
@@ -158,7 +165,7 @@ KAFKA_INSTANCE="${KAFKA_INSTANCE:-default}"
 INST_DIR="$KAFKA_ROOT/$KAFKA_INSTANCE"
 INSTANCE_ENV_FILE="$INST_DIR/instance.env"
 STICKY_VARS=(KAFKA_PORT KAFKA_CONTROLLER_PORT KAFKA_HOST KAFKA_SECURITY
-             KAFKA_SASL_PLAINTEXT_PORT KAFKA_SSL_PORT KAFKA_SASL_SSL_PORT
+             KAFKA_AUTHORIZER KAFKA_AUTO_CREATE_TOPICS KAFKA_SASL_PLAINTEXT_PORT KAFKA_SSL_PORT KAFKA_SASL_SSL_PORT
              KAFKA_ADVERTISED_PORT KAFKA_NODE_ID KAFKA_QUORUM_VOTERS
              KAFKA_REPLICATION KAFKA_MIN_ISR)
 # Sticky settings: `up` records the instance's ports/security in instance.env;
@@ -192,6 +199,8 @@ KAFKA_JVM_OPTS="${KAFKA_JVM_OPTS:-}"
 KAFKA_UP_TIMEOUT="${KAFKA_UP_TIMEOUT:-90}"
 KAFKA_OWN_BROKER="${KAFKA_OWN_BROKER:-0}"
 KAFKA_SECURITY="${KAFKA_SECURITY:-0}"
+KAFKA_AUTHORIZER="${KAFKA_AUTHORIZER:-0}"
+KAFKA_AUTO_CREATE_TOPICS="${KAFKA_AUTO_CREATE_TOPICS:-false}"
 KAFKA_SASL_PLAINTEXT_PORT="${KAFKA_SASL_PLAINTEXT_PORT:-$((KAFKA_PORT + 2))}"
 KAFKA_SSL_PORT="${KAFKA_SSL_PORT:-$((KAFKA_PORT + 3))}"
 KAFKA_SASL_SSL_PORT="${KAFKA_SASL_SSL_PORT:-$((KAFKA_PORT + 4))}"
@@ -214,6 +223,8 @@ scram_marker() { [[ "$1" == SCRAM-SHA-512 ]] && echo "$INST_DIR/scram-users.ok" 
 # test users (see header)
 SASL_USER="alice"
 SASL_PASSWORD="alice-secret"
+UNPRIVILEGED_USER="bob"
+UNPRIVILEGED_PASSWORD="bob-secret"
 KEYSTORE_PASSWORD="changeit"
 
 log() { echo "kafka.sh[$KAFKA_INSTANCE]: $*" >&2; }
@@ -423,6 +434,7 @@ EOF
 }
 
 security_enabled() { [[ "$KAFKA_SECURITY" == "1" || "$KAFKA_SECURITY" == "true" ]]; }
+authorizer_enabled() { [[ "$KAFKA_AUTHORIZER" == "1" || "$KAFKA_AUTHORIZER" == "true" ]]; }
 
 # render_server_properties: prints the broker config for this instance.
 render_server_properties() {
@@ -451,7 +463,7 @@ log.dirs=$DATA_DIR
 num.partitions=3
 default.replication.factor=$KAFKA_REPLICATION
 min.insync.replicas=$KAFKA_MIN_ISR
-auto.create.topics.enable=false
+auto.create.topics.enable=$KAFKA_AUTO_CREATE_TOPICS
 offsets.topic.replication.factor=$KAFKA_REPLICATION
 offsets.topic.num.partitions=3
 transaction.state.log.replication.factor=$KAFKA_REPLICATION
@@ -484,7 +496,7 @@ log.index.size.max.bytes=1048576
 log.segment.delete.delay.ms=1000
 EOF
   if security_enabled; then
-    local plain_jaas="org.apache.kafka.common.security.plain.PlainLoginModule required username=\"$SASL_USER\" password=\"$SASL_PASSWORD\" user_$SASL_USER=\"$SASL_PASSWORD\";"
+    local plain_jaas="org.apache.kafka.common.security.plain.PlainLoginModule required username=\"$SASL_USER\" password=\"$SASL_PASSWORD\" user_$SASL_USER=\"$SASL_PASSWORD\" user_$UNPRIVILEGED_USER=\"$UNPRIVILEGED_PASSWORD\";"
     local scram_jaas="org.apache.kafka.common.security.scram.ScramLoginModule required;"
     cat <<EOF
 
@@ -501,6 +513,15 @@ ssl.keystore.location=$TLS_DIR/server.p12
 ssl.keystore.password=$KEYSTORE_PASSWORD
 ssl.key.password=$KEYSTORE_PASSWORD
 ssl.client.auth=none
+EOF
+  fi
+  if authorizer_enabled; then
+    cat <<EOF
+
+# ---- KAFKA_AUTHORIZER=1: only ACLs grant; ANONYMOUS is the PLAINTEXT, SSL and controller listeners' principal
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+super.users=User:ANONYMOUS;User:$SASL_USER
+allow.everyone.if.no.acl.found=false
 EOF
   fi
 }
@@ -564,6 +585,10 @@ ssl.truststore.location=$TLS_DIR/ca.pem"
 
 cmd_up() {
   local pid v
+  if authorizer_enabled && ! security_enabled; then
+    die "KAFKA_AUTHORIZER=1 needs KAFKA_SECURITY=1 (its users log in over SASL)"
+  fi
+  [[ "$KAFKA_AUTO_CREATE_TOPICS" =~ ^(true|false)$ ]] || die "KAFKA_AUTO_CREATE_TOPICS must be true or false (got '$KAFKA_AUTO_CREATE_TOPICS')"
   if pid="$(running_pid)"; then
     if [[ -f "$PROPS_FILE" ]] && ! diff -q <(render_server_properties) "$PROPS_FILE" >/dev/null; then
       die "already running (pid $pid) with a different configuration (KAFKA_SECURITY or ports changed?); run 'scripts/kafka.sh down' first"

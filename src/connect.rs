@@ -31,6 +31,9 @@ pub enum ConnectError {
     Tls { detail: String },
     /// The topic does not exist.
     TopicNotFound { topic: String },
+    /// The cluster's ACLs refuse this principal what it asked for: `what` names it, the
+    /// broker's answer and the ACL it takes.
+    NotAuthorized { what: String },
     /// Anything else the cluster answered.
     Cluster { detail: String },
 }
@@ -53,6 +56,10 @@ impl fmt::Display for ConnectError {
             Self::TopicNotFound { topic } => write!(
                 f,
                 "topic '{topic}' does not exist; create it (connect::create_topic_if_missing) or ask your Kafka admin"
+            ),
+            Self::NotAuthorized { what } => write!(
+                f,
+                "the cluster refused this principal {what}; ask your Kafka admin for that ACL, or check ConnectionConfig::sasl (the user name)"
             ),
             Self::Cluster { detail } => {
                 write!(f, "the Kafka cluster answered with an error: {detail}")
@@ -285,14 +292,34 @@ pub async fn partition_count(client: &Client, topic: &str) -> Result<u32, Connec
         .map_err(|e| ConnectError::Cluster {
             detail: format!("listing topics: {e}"),
         })?;
-    topics
+    let listed = topics
         .into_iter()
         .find(|t| t.name == topic)
         .map(|t| t.partitions.len() as u32)
-        .filter(|n| *n > 0)
-        .ok_or_else(|| ConnectError::TopicNotFound {
+        .filter(|n| *n > 0);
+    match listed {
+        Some(partitions) => Ok(partitions),
+        None => Err(why_missing(client, topic).await),
+    }
+}
+
+/// Why a topic is not in the cluster's list: a listing leaves out the topics this
+/// principal may not describe, so the topic is asked for by name, where the broker says
+/// TOPIC_AUTHORIZATION_FAILED for those (and the lookup never creates it).
+async fn why_missing(client: &Client, topic: &str) -> ConnectError {
+    match client.topic_leaders(topic).await {
+        Err(RskafkaError::ServerError {
+            protocol_error: ProtocolError::TopicAuthorizationFailed,
+            ..
+        }) => ConnectError::NotAuthorized {
+            what: format!(
+                "access to topic '{topic}' (TopicAuthorizationFailed): it needs Describe on the topic, and Write to produce to it (Read to consume it)"
+            ),
+        },
+        _ => ConnectError::TopicNotFound {
             topic: topic.to_string(),
-        })
+        },
+    }
 }
 
 /// Creates the topic unless it exists; returns true when it was created here.
@@ -324,6 +351,16 @@ pub async fn create_topic_if_missing(
             protocol_error: ProtocolError::TopicAlreadyExists,
             ..
         }) => Ok(false),
+        Err(RskafkaError::ServerError {
+            protocol_error:
+                code @ (ProtocolError::TopicAuthorizationFailed
+                | ProtocolError::ClusterAuthorizationFailed),
+            ..
+        }) => Err(ConnectError::NotAuthorized {
+            what: format!(
+                "creating topic '{topic}' ({code}): it needs Create on the topic or the cluster"
+            ),
+        }),
         Err(e) => Err(ConnectError::Cluster {
             detail: format!(
                 "creating topic '{topic}' with {partitions} partitions, replication factor {replication_factor}: {e}"

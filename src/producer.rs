@@ -12,6 +12,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
+use rskafka::client::error::ProtocolError;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -80,16 +81,30 @@ pub enum StartError {
     Idempotence(LinkError),
 }
 
-impl fmt::Display for StartError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl StartError {
+    /// What went wrong and what to do, naming `idempotence_off` as the way to turn
+    /// idempotence off (the library's field; the CLI names its flag instead).
+    pub fn message(&self, idempotence_off: &str) -> String {
         match self {
-            Self::Config(e) => e.fmt(f),
-            Self::Connect(e) => e.fmt(f),
-            Self::Idempotence(e) => write!(
-                f,
-                "the cluster refused an idempotent producer id ({e}); grant this principal the IDEMPOTENT_WRITE permission on the cluster, or turn idempotence off (ProducerConfig::idempotence)"
+            Self::Config(e) => e.to_string(),
+            Self::Connect(e) => e.to_string(),
+            // Since Kafka 2.8 Write on any topic implies IDEMPOTENT_WRITE, so a
+            // principal that may write to the topic is never refused a producer id.
+            Self::Idempotence(e) if e.code == Some(ProtocolError::ClusterAuthorizationFailed) => {
+                format!(
+                    "the cluster refused this principal idempotent writes ({e}); grant it Write on the topic (Kafka 2.8 and later take that as IDEMPOTENT_WRITE; older brokers need IDEMPOTENT_WRITE on the cluster), or turn idempotence off ({idempotence_off})"
+                )
+            }
+            Self::Idempotence(e) => format!(
+                "the cluster gave this producer no id for idempotent writes ({e}); check that the brokers run Kafka 0.11 or later and their controller is up, or turn idempotence off ({idempotence_off})"
             ),
         }
+    }
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message("ProducerConfig::idempotence = false"))
     }
 }
 

@@ -9,7 +9,6 @@
 mod common;
 
 use common::fault::OwnedBroker;
-use kafka_producer::reader;
 use std::collections::HashSet;
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -47,20 +46,13 @@ fn produce(envs: &[(&str, String)], topic: &str, extra: &[&str]) -> Output {
     command.output().expect("the binary runs")
 }
 
-/// The distinct event ids stored in `topic`, read through the broker's plaintext
-/// listener (not the binary's own summary); panics on a record that is no event.
+/// What `topic` holds, read through the broker's plaintext listener (not the binary's
+/// own summary).
 async fn stored_event_ids(address: &str, topic: &str) -> (usize, HashSet<String>) {
     let client = common::fault::client_of(vec![address.to_string()], Duration::from_secs(10))
         .await
         .expect("the plaintext listener answers");
-    let stored = reader::read_all(&client, topic)
-        .await
-        .unwrap_or_else(|e| panic!("reading {topic} back: {e}"));
-    let ids = stored
-        .iter()
-        .map(|r| r.decode().expect("a stored record is an event").event_id)
-        .collect();
-    (stored.len(), ids)
+    common::stored_event_ids(&client, topic).await
 }
 
 fn text(b: &[u8]) -> String {

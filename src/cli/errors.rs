@@ -71,6 +71,9 @@ impl From<ConnectError> for CliError {
             ConnectError::TopicNotFound { topic } => format!(
                 "topic '{topic}' does not exist; create it with `kafka-producer produce --create-topic` or ask your Kafka admin"
             ),
+            ConnectError::NotAuthorized { what } => format!(
+                "the cluster refused this principal {what}; ask your Kafka admin for that ACL, or check --username (KAFKA_USERNAME)"
+            ),
             ConnectError::Cluster { .. } => e.to_string(),
         };
         Self {
@@ -87,9 +90,7 @@ impl From<StartError> for CliError {
             StartError::Connect(e) => e.into(),
             e @ StartError::Idempotence(_) => Self {
                 code: ExitCode::Cluster,
-                message: format!(
-                    "{e}; the CLI turns it off with --idempotence false (KAFKA_IDEMPOTENCE=false)"
-                ),
+                message: e.message("--idempotence false, or KAFKA_IDEMPOTENCE=false"),
             },
         }
     }

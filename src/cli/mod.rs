@@ -50,7 +50,8 @@ const EXIT_CODES_HELP: &str = "Exit codes:
      or schema check found a breaking change
   2  invalid option or configuration (nothing was sent)
   3  cannot reach or use the cluster: broker unreachable, authentication or TLS
-     failure, topic missing
+     failure, topic missing, or an ACL that refuses this user the topic, its
+     creation or idempotent writes
   4  bad input: a line that cannot be used, an event over the size limits, or an input
      with no events (what was accepted before it is delivered)
 130  a second Ctrl-C / SIGTERM stopped the process at once, or one came before the
@@ -113,11 +114,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     }
 }
 
-/// Logs to stderr, filtered by `RUST_LOG` (default: our warnings; rskafka's per-retry
-/// warnings are left out, since each failure ends in one error line of ours anyway).
+/// Logs to stderr, filtered by `RUST_LOG` (default: our warnings; rskafka's logs are
+/// left out, since every error it meets comes back to us and ends in one line of ours).
 pub fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,rskafka=error"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,rskafka=off"));
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

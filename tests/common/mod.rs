@@ -149,6 +149,22 @@ pub async fn send_generated(
     reports
 }
 
+/// How many records `topic` holds and their distinct event ids, read back through
+/// `client`; panics on a record that is no event.
+pub async fn stored_event_ids(
+    client: &Client,
+    topic: &str,
+) -> (usize, std::collections::HashSet<String>) {
+    let stored = kafka_producer::reader::read_all(client, topic)
+        .await
+        .unwrap_or_else(|e| panic!("reading {topic} back: {e}"));
+    let ids = stored
+        .iter()
+        .map(|r| r.decode().expect("a stored record is an event").event_id)
+        .collect();
+    (stored.len(), ids)
+}
+
 /// One record batch as Kafka's DumpLogSegments printed it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DumpedBatch {

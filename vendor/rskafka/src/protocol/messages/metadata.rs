@@ -61,8 +61,9 @@ where
         write_versioned_array(writer, version, self.topics.as_deref())?;
         if v >= 4 {
             match self.allow_auto_topic_creation {
-                // The default behaviour is to allow topic creation
-                None => Boolean(true).write(writer)?,
+                // Unset means no: looking a topic up never creates it (a missing topic is
+                // an error its user acts on, or creates on purpose).
+                None => Boolean(false).write(writer)?,
                 Some(b) => b.write(writer)?,
             }
         }
