@@ -30,6 +30,11 @@
 #               ports BENCH_LATENCY_PORT and the two above it) that advertises the
 #               proxy's port, so every connection goes through the proxy. The
 #               instance is wiped (stopped, data deleted) at the end.
+#   delay-p3    3 partitions, as fast as the producer goes, over that delayed link
+#   delay-p100  100 partitions, as fast as the producer goes, over that delayed link
+#   delay-p1000 1,000 partitions, the same, 5 s message timeout: the share delivered
+#               (these three are not in the default list:
+#               BENCH_SCENARIOS="delay-p3 delay-p100 delay-p1000")
 #   json-file   JSON lines, what users do most: one file of BENCH_JSON_EVENTS generator
 #               events in the protobuf JSON mapping (eventId, userId, ...; written by
 #               `vs-librdkafka gen-json`, json_lines::write_event_json, in BENCH_OUT),
@@ -438,6 +443,9 @@ for scenario in $SCENARIOS; do
     p1000) partitions=1000; rate=""; events="$EVENTS" ;;
     p1000-long) partitions=1000; rate=""; events="$EVENTS"; timeout_ms="$LONG_TIMEOUT_MS" ;;
     latency) partitions=3; rate="$LATENCY_RATE"; events="$LATENCY_EVENTS" ;;
+    delay-p3) partitions=3; rate=""; events="$EVENTS" ;;
+    delay-p100) partitions=100; rate=""; events="$EVENTS" ;;
+    delay-p1000) partitions=1000; rate=""; events="$EVENTS" ;;
     json-file|json-stdin|metrics)
       json_file
       if [[ "$scenario" == metrics ]]; then cli_sides="ours ours-metrics"; else cli_sides="$SIDES"; fi
@@ -449,16 +457,18 @@ for scenario in $SCENARIOS; do
         done
       done
       continue ;;
-    *) die "unknown scenario '$scenario' (allowed: p3 p12 rate p100 p1000 p1000-long latency json-file json-stdin metrics)" ;;
+    *) die "unknown scenario '$scenario' (allowed: p3 p12 rate p100 p1000 p1000-long latency delay-p3 delay-p100 delay-p1000 json-file json-stdin metrics)" ;;
   esac
-  if [[ "$scenario" == latency ]]; then latency_up; fi
+  delayed=0
+  [[ "$scenario" == latency || "$scenario" == delay-* ]] && delayed=1
+  if (( delayed )); then latency_up; fi
   log "scenario $scenario: $partitions partitions, $events events${rate:+ at $rate/s}, message timeout $timeout_ms ms, broker $BROKER; load $(cut -d' ' -f1-3 /proc/loadavg)"
   for run in $(seq 1 "$RUNS"); do
     for side in $SIDES; do
       run_one "$scenario" "$partitions" "$side" "$run" "$events" "$timeout_ms" "$rate"
     done
   done
-  if [[ "$scenario" == latency ]]; then latency_down; fi
+  if (( delayed )); then latency_down; fi
 done
 
 # Medians per scenario and side, and the ratios ours/librdkafka and ours/krafka, as
