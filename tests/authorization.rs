@@ -53,37 +53,23 @@ fn produce_as((user, password): (&str, &str), topic: &str, extra: &[&str]) -> Ou
         .expect("the binary runs")
 }
 
-fn acl_command(action: &str, topic: &str, operation: Option<&str>) -> Vec<String> {
-    let mut args = vec![
-        "run-class".to_string(),
-        "org.apache.kafka.tools.AclCommand".to_string(),
-        "--bootstrap-server".to_string(),
-        format!("127.0.0.1:{BASE_PORT}"),
-        action.to_string(),
-        "--topic".to_string(),
-        topic.to_string(),
-    ];
-    if let Some(operation) = operation {
-        args.extend(["--allow-principal", "User:bob", "--operation", operation].map(String::from));
-    }
-    args
-}
-
 /// Grants bob `operation` on `topic` and waits until the broker's authorizer lists it.
 async fn grant(owned: &OwnedBroker, topic: &str, operation: &str) {
-    let add = acl_command("--add", topic, Some(operation));
-    owned
-        .script(&add.iter().map(String::as_str).collect::<Vec<_>>())
-        .await;
-    let list = acl_command("--list", topic, None);
+    let server = format!("127.0.0.1:{BASE_PORT}");
+    let acls = ["run-class", "org.apache.kafka.tools.AclCommand"];
+    let on_topic = ["--bootstrap-server", &server, "--topic", topic];
+    let add = [
+        "--add",
+        "--allow-principal",
+        "User:bob",
+        "--operation",
+        operation,
+    ];
+    owned.script(&[&acls[..], &on_topic, &add].concat()).await;
+    let list = [&acls[..], &on_topic, &["--list"]].concat();
     let deadline = Instant::now() + ACL_PATIENCE;
     loop {
-        let out = Command::new(common::repo_root().join("scripts/kafka.sh"))
-            .args(&list)
-            .env("KAFKA_INSTANCE", INSTANCE)
-            .output()
-            .expect("scripts/kafka.sh runs");
-        let listed = String::from_utf8_lossy(&out.stdout);
+        let listed = owned.script_stdout(&list).await;
         if listed.lines().any(|l| {
             l.contains("principal=User:bob")
                 && l.contains(&format!("operation={}", operation.to_uppercase()))
@@ -108,6 +94,21 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// Asserts that a run was refused at start-up: exit 3, one line on stderr naming each
+/// of `needed`. Returns that line.
+fn assert_refused(out: &Output, context: &str, needed: &[&str]) -> String {
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{context}: exit 3; {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{context}: one line: {stderr}");
+    for needed in needed {
+        assert!(
+            stderr.contains(needed),
+            "{context}: the message names {needed:?}: {stderr}"
+        );
+    }
+    stderr
+}
+
 #[tokio::test]
 async fn unauthorised_principals_are_told_what_was_refused_and_what_to_grant() {
     if common::client_or_skip("authorization").await.is_none() {
@@ -128,9 +129,7 @@ async fn unauthorised_principals_are_told_what_was_refused_and_what_to_grant() {
     // A missing topic is reported, not created by the lookups that find it missing.
     let missing = common::unique_topic("authorization-missing");
     let out = produce_as(("alice", "alice-secret"), &missing, &[]);
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(3), "missing topic: {stderr}");
-    assert!(stderr.contains("does not exist"), "missing topic: {stderr}");
+    assert_refused(&out, "missing topic", &["does not exist"]);
     // A broker creates a topic asked for a moment after it answered: look for a while.
     let client = owned.client(Duration::from_secs(10)).await;
     let watch_until = Instant::now() + AUTO_CREATE_WATCH;
@@ -159,43 +158,27 @@ async fn unauthorised_principals_are_told_what_was_refused_and_what_to_grant() {
         ),
     ] {
         let hidden = produce_as_bob(&topic, extra);
-        let stderr = text(&hidden.stderr);
-        assert_eq!(hidden.status.code(), Some(3), "{extra:?}: {stderr}");
-        assert_eq!(stderr.lines().count(), 1, "{extra:?}: one line: {stderr}");
+        let stderr = assert_refused(&hidden, &format!("hidden topic {extra:?}"), &needed);
         assert!(
             !stderr.contains("does not exist"),
             "{extra:?}: an existing topic is not called missing: {stderr}"
         );
-        for needed in needed {
-            assert!(
-                stderr.contains(needed),
-                "{extra:?}: the message names {needed:?}: {stderr}"
-            );
-        }
     }
 
     grant(&owned, &topic, "Describe").await;
 
     // Bob sees the topic but may write nowhere: no producer id for him.
     let refused = produce_as_bob(&topic, &[]);
-    let stderr = text(&refused.stderr);
-    assert_eq!(
-        refused.status.code(),
-        Some(3),
-        "refused idempotence exits 3; stderr: {stderr}"
+    assert_refused(
+        &refused,
+        "refused idempotence",
+        &[
+            "ClusterAuthorizationFailed",
+            "Write on the topic",
+            "IDEMPOTENT_WRITE",
+            "--idempotence false",
+        ],
     );
-    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
-    for needed in [
-        "ClusterAuthorizationFailed",
-        "Write on the topic",
-        "IDEMPOTENT_WRITE",
-        "--idempotence false",
-    ] {
-        assert!(
-            stderr.contains(needed),
-            "the message names {needed:?}: {stderr}"
-        );
-    }
     assert_eq!(
         stored_event_ids(&owned, &topic).await.0,
         0,

@@ -80,19 +80,35 @@ impl OwnedBroker {
         command
     }
 
-    /// Runs scripts/kafka.sh on a blocking thread, so the producer keeps its workers.
-    pub async fn script(&self, args: &[&str]) {
-        let mut command = self.command(args);
-        let what = format!(
+    fn describe(&self, args: &[&str]) -> String {
+        format!(
             "scripts/kafka.sh {} for instance {}",
             args.join(" "),
             self.instance
-        );
+        )
+    }
+
+    /// Runs scripts/kafka.sh on a blocking thread, so the producer keeps its workers.
+    pub async fn script(&self, args: &[&str]) {
+        let mut command = self.command(args);
+        let what = self.describe(args);
         let status = tokio::task::spawn_blocking(move || command.status())
             .await
             .expect("script thread")
             .unwrap_or_else(|e| panic!("{what}: {e}"));
         assert!(status.success(), "{what} failed: {status}");
+    }
+
+    /// The same, returning what the script printed on stdout.
+    pub async fn script_stdout(&self, args: &[&str]) -> String {
+        let mut command = self.command(args);
+        let what = self.describe(args);
+        let out = tokio::task::spawn_blocking(move || command.output())
+            .await
+            .expect("script thread")
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert!(out.status.success(), "{what} failed: {}", out.status);
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     /// SIGKILL: a crash. The data dir stays.
